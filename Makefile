@@ -1,0 +1,87 @@
+# quantd: one Makefile for the core library, the job layer, the daemon, the client, tests and benches.
+#
+#   make          build bin/quantd, bin/quantctl and the static libraries
+#   make deps     install the Debian packages the build and tests need (idempotent)
+#   make test     deps + build + every Check suite
+#   make asan     the same suites under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make run      deps + build + quantd serve on 127.0.0.1:8080 with state in ./var
+#   make bench    the measured figures, each beside its peer (long: minutes)
+
+CC      ?= cc
+OPT     ?= -O3 -march=native
+WERROR  ?= -Werror
+CFLAGS  ?= $(OPT) -g
+PKGS     = jansson libmicrohttpd sqlite3 libuv openblas zlib
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -I. \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm -lpthread
+CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null)
+BUILD  ?= build
+BIN    ?= bin
+
+DEB_PACKAGES = build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev \
+               libsqlite3-dev libuv1-dev check libsubunit-dev libcurl4-openssl-dev zlib1g-dev \
+               libjs-chart.js dataset-fashion-mnist python3-torch
+
+CORE_SRC   = $(wildcard core/*.c)
+JOBS_SRC   = $(wildcard jobs/*.c)
+DAEMON_SRC = $(wildcard daemon/*.c)
+TEST_SRC   = $(wildcard tests/check_*.c)
+CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
+JOBS_OBJ   = $(JOBS_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+TESTS      = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test check asan run bench clean format
+all: $(BIN)/quantd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libqdcore.a: $(CORE_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libqdjobs.a: $(JOBS_OBJ)
+	ar rcs $@ $^
+
+$(BIN)/quantd: $(DAEMON_OBJ) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALLCFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check_main.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS) $(CHECKLIBS)
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all installed"; fi
+
+check: all $(TESTS)
+	@sh tests/run.sh $(TESTS)
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=bin-asan \
+	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" check
+
+run: deps all
+	$(BIN)/quantd serve --listen 127.0.0.1:8080 --state ./var
+
+bench: deps all
+	sh bench/run.sh
+
+format:
+	clang-format -i $(CORE_SRC) $(JOBS_SRC) $(DAEMON_SRC) $(TEST_SRC) core/*.h jobs/*.h
+
+clean:
+	rm -rf build build-asan bin bin-asan
+
+-include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)

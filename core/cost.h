@@ -1,0 +1,39 @@
+/*
+ * cost.h: the one cost model of quantd (schema/cost.md documents it for users).
+ *
+ * For compute layers (conv, linear) with weight bits w and input-activation bits a (32 = float):
+ *   weight bytes   = sum ceil(params * w / 8) + 4 * scales + 4 * folded biases + 4 (activation
+ *                    scale, when a < 32); scales = channels (per-channel) or 1, only when w < 32;
+ *                    a folded bias exists when the layer has a bias or a batch norm follows it.
+ *   activation bytes = max over compute layers (in_elems * a + out_elems * a_next) / 8, where
+ *                    a_next is the input bits of the next compute layer (32 after the last).
+ *   total bytes    = weight bytes + activation bytes
+ *   BitOPs         = sum MACs * w * a
+ * Plain data; nothing to free.
+ */
+#ifndef QD_COST_H
+#define QD_COST_H
+
+#include "model.h"
+
+typedef struct layer_cost {
+    long params, macs, in_elems, out_elems;
+    int w_bits, a_bits, scales, folded_bias;
+    long weight_bytes;
+} layer_cost;
+
+typedef struct model_cost {
+    long weight_bytes, activation_bytes, total_bytes;
+    double bitops;
+    int n;                      /* compute layers */
+    layer_cost layers[MODEL_MAX_LAYERS];
+} model_cost;
+
+/* Cost with the given bits per compute layer (w_bits[ci], a_bits[ci]); per_channel[ci] may be
+ * NULL (per-tensor). */
+void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bits,
+               const int *per_channel);
+/* Cost of the model with its current quantizers. */
+void cost_of_model(model_cost *c, const model *m);
+
+#endif

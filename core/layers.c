@@ -142,12 +142,12 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *b,
                 im2col(cols, src, d);
                 src = cols;
             }
+            /* start from the bias and accumulate (beta = 1 spares SGEMM a scaling pass) */
+            for (int o = 0; o < d.oc; o++)
+                for (int p = 0; p < P; p++)
+                    dst[(size_t)o * P + p] = b ? b[o] : 0.0f;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.oc, P, K, 1.0f, w, K, src,
-                        P, 0.0f, dst, P);
-            if (b)
-                for (int o = 0; o < d.oc; o++)
-                    for (int p = 0; p < P; p++)
-                        dst[(size_t)o * P + p] += b[o];
+                        P, 1.0f, dst, P);
         }
     }
 }
@@ -328,23 +328,22 @@ void batchnorm_forward_train(float *out, float *xhat, float *invstd, const float
     const double m = (double)n * hw;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int ch = 0; ch < c; ch++) {
+        /* one pass: per-plane float sums of x and x^2, accumulated across planes in double */
         double s = 0.0, ss = 0.0;
         for (int i = 0; i < n; i++) {
             const float *x = in + ((size_t)i * c + ch) * hw;
-            float ps = 0.0f;
-            for (int p = 0; p < hw; p++)
+            float ps = 0.0f, pss = 0.0f;
+            for (int p = 0; p < hw; p++) {
                 ps += x[p];
+                pss += x[p] * x[p];
+            }
             s += ps;
-        }
-        double mean = s / m;
-        for (int i = 0; i < n; i++) {
-            const float *x = in + ((size_t)i * c + ch) * hw;
-            float pss = 0.0f, mu = (float)mean;
-            for (int p = 0; p < hw; p++)
-                pss += (x[p] - mu) * (x[p] - mu);
             ss += pss;
         }
-        double var = ss / m;
+        double mean = s / m;
+        double var = ss / m - mean * mean;
+        var = var > 0.0 ? var : 0.0;
+        ss = var * m; /* sum of squared deviations, for the unbiased running variance */
         float is = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
         invstd[ch] = is;
         run_mean[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
@@ -443,9 +442,34 @@ void add_backward(float *da, float *db, const float *dout, size_t len, int nthre
 
 /* ---- pooling ---- */
 
+/* 2x2 windows, stride 2, no padding: the common case, without bounds checks */
+static void maxpool2_plane(float *out, int *argmax, const float *x, int w, int oh, int ow)
+{
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            int i = 2 * oy * w + 2 * ox, bi = i;
+            float best = x[i];
+            if (x[i + 1] > best)
+                best = x[i + 1], bi = i + 1;
+            if (x[i + w] > best)
+                best = x[i + w], bi = i + w;
+            if (x[i + w + 1] > best)
+                best = x[i + w + 1], bi = i + w + 1;
+            out[oy * ow + ox] = best;
+            argmax[oy * ow + ox] = bi;
+        }
+}
+
 void maxpool_forward(float *out, int *argmax, const float *in, int nc, int h, int w, int oh, int ow,
                      int k, int stride, int pad, int nthreads)
 {
+    if (k == 2 && stride == 2 && pad == 0) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int pl = 0; pl < nc; pl++)
+            maxpool2_plane(out + (size_t)pl * oh * ow, argmax + (size_t)pl * oh * ow,
+                           in + (size_t)pl * h * w, w, oh, ow);
+        return;
+    }
     /* in [nc, h, w], out and argmax [nc, oh, ow]; argmax holds the index within the plane */
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int pl = 0; pl < nc; pl++) {

@@ -139,7 +139,7 @@ void fq_input_backward(layer *L, float *din, const float *dxq, const float *in, 
     double sum = 0.0;
     for (int t = 0; t < used; t++)
         sum += part[t];
-    L->da_step[0] += grad_scale((long)L->in_len, &L->aq) * (float)sum;
+    L->da_step[0] += grad_scale(len, &L->aq) * (float)sum;
 }
 
 void fq_grad_e5m2(float *g, size_t len)

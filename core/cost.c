@@ -16,7 +16,7 @@ static int bn_follows(const model *m, int li)
 }
 
 void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bits,
-               const int *per_channel)
+               const int *per_channel, const int *res_bits)
 {
     memset(c, 0, sizeof *c);
     c->n = m->n_compute;
@@ -32,8 +32,11 @@ void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bi
         lc->a_bits = a_bits[ci];
         lc->scales = lc->w_bits < 32 ? (per_channel && per_channel[ci] ? L->c : 1) : 0;
         lc->folded_bias = L->d.bias || bn_follows(m, li);
+        lc->res_bits = res_bits ? res_bits[ci] : 0;
         lc->weight_bytes = (lc->params * lc->w_bits + 7) / 8 + 4L * lc->scales +
                            (lc->folded_bias ? 4L * L->c : 0) + (lc->a_bits < 32 ? 4 : 0);
+        if (lc->res_bits > 0)
+            lc->weight_bytes += (lc->params * lc->res_bits + 7) / 8 + 4L * lc->scales;
         c->weight_bytes += lc->weight_bytes;
         c->bitops += (double)lc->macs * lc->w_bits * lc->a_bits;
     }
@@ -48,12 +51,13 @@ void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bi
 
 void cost_of_model(model_cost *c, const model *m)
 {
-    int wb[MODEL_MAX_LAYERS], ab[MODEL_MAX_LAYERS], pc[MODEL_MAX_LAYERS];
+    int wb[MODEL_MAX_LAYERS], ab[MODEL_MAX_LAYERS], pc[MODEL_MAX_LAYERS], rb[MODEL_MAX_LAYERS];
     for (int ci = 0; ci < m->n_compute; ci++) {
         const layer *L = &m->layers[m->compute[ci]];
         wb[ci] = L->wq.format == QFMT_FLOAT ? 32 : L->wq.bits;
         ab[ci] = L->aq.format == QFMT_FLOAT ? 32 : L->aq.bits;
         pc[ci] = L->wq.per_channel;
+        rb[ci] = L->wq.format == QFMT_FLOAT ? 0 : L->wq.residual_bits;
     }
-    cost_eval(c, m, wb, ab, pc);
+    cost_eval(c, m, wb, ab, pc, rb);
 }

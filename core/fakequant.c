@@ -78,6 +78,10 @@ void fq_weights_forward(layer *L, int train)
     (void)train;
     const int g = weight_groups(L);
     const long per = L->nw / g;
+    if (L->wq.frozen) {
+        memcpy(L->wq_buf, L->weight, sizeof(float) * L->nw);
+        return;
+    }
     if (L->q_init[0] == 0.0f) {
         for (int k = 0; k < g; k++)
             L->w_step[k] = fq_init_step(L->weight + k * per, per, &L->wq);
@@ -89,6 +93,11 @@ void fq_weights_forward(layer *L, int train)
 
 void fq_weights_backward(layer *L, const float *dwq)
 {
+    if (L->wq.frozen) {
+        for (long i = 0; i < L->nw; i++)
+            L->dweight[i] += dwq[i];
+        return;
+    }
     const int g = weight_groups(L);
     const long per = L->nw / g;
     const float gs = grad_scale(per, &L->wq);

@@ -3,6 +3,8 @@
  * weights and input during forward, and the straight-through / learned-step gradients during
  * backward. The glue between the model's layers and the element kernels of quant.h.
  * Steps are initialised on first use (LSQ: 2 mean|x| / sqrt(Qp); minifloat: max|x| / max).
+ * The LSQ gradient scale is 1 / sqrt(N * Qp) with N the number of values one step quantizes:
+ * the weights of a channel (or tensor), or the whole activation tensor of a batch.
  */
 #ifndef QD_FAKEQUANT_H
 #define QD_FAKEQUANT_H

@@ -106,7 +106,7 @@ static void count_layer(const model *m, const layer *L, sizes *s)
         long nw = L->d.kind == LK_CONV ? (long)L->c * L->in_c * L->d.kernel * L->d.kernel
                                        : (long)L->c * L->in_c;
         s->params += nw + (L->d.bias ? L->c : 0) + L->c + 1;
-        s->state += 2;
+        s->state += 4;
         s->acts += nw + B * (long)L->in_len; /* wq_buf, xq */
         if ((size_t)B * L->in_len > s->max_in)
             s->max_in = (size_t)B * L->in_len;
@@ -175,7 +175,7 @@ static void carve_compute(model *m, layer *L, float **pp, float **pg, float **ps
         L->bias = *pp, L->dbias = *pg, *pp += L->c, *pg += L->c;
     L->w_step = *pp, L->dw_step = *pg, *pp += L->c, *pg += L->c;
     L->a_step = *pp, L->da_step = *pg, *pp += 1, *pg += 1;
-    L->q_init = *ps, *ps += 2;
+    L->q_init = *ps, *ps += 4;
     L->wq_buf = *pa, *pa += nw;
     L->xq = *pa, *pa += (long)m->batch * L->in_len;
 }

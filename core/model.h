@@ -45,7 +45,8 @@ typedef struct layer {
     quant_fmt wq, aq;          /* format FLOAT = off */
     float *w_step, *dw_step;   /* [oc] when per-channel, else [1] used */
     float *a_step, *da_step;   /* [1] */
-    float *q_init;             /* state: [0] weight step initialised, [1] activation step */
+    float *q_init;             /* state: [0] weight step initialised, [1] activation step,
+                                  [2] [3] AdaQAT's real-valued weight and activation bits */
     float *wq_buf;             /* quantized weights used by forward/backward */
     float *xq;                 /* quantized input [batch * in_len] (NULL when float input) */
     int compute_index;         /* index among compute layers, -1 otherwise */

@@ -111,11 +111,21 @@ typedef struct quant_fmt {
     int is_signed;       /* activations: 1 signed, 0 unsigned, -1 decide from the layer input */
     minifloat_fmt mf;    /* MINIFLOAT: the format; HFP8: E4M3 forward (E5M2 backward is implied) */
     int stochastic;      /* MINIFLOAT: stochastic rounding instead of round-to-nearest-even */
+    int residual_bits;   /* weights after PTQ: bits of the residual tensor (0 = none) */
+    int frozen;          /* weights after PTQ: the layer's weights already hold their quantized
+                            values (w ~ a1*Q1 + a2*Q2), so forward uses them as they are */
 } quant_fmt;
 
 /* ---- plain references of the optimised kernels (tests compare them) ---- */
 
 /* int_fake_quant written as the definition reads (branches, rintf); the same values. */
 void int_fake_quant_ref(float *out, const float *x, long n, float s, int_levels l);
+/* int_fake_quant_backward as a plain loop; the same dx, the same sum up to summation order. */
+double int_fake_quant_backward_ref(float *dx, const float *dout, const float *x, long n, float s,
+                                   int_levels l);
+/* minifloat_fake_quant_backward as a plain loop on decode(encode(v)); the same up to
+ * summation order. */
+double minifloat_fake_quant_backward_ref(float *dx, const float *dout, const float *x, long n,
+                                         float s, minifloat_fmt f);
 
 #endif

@@ -6,6 +6,7 @@
  *   tquant_epoch_entry     adds method-specific fields to an epoch's history entry
  *   tquant_finish          after the epochs (PTQ runs here)
  *   tquant_result          adds method-specific fields to the result
+ * Ownership: tquant_setup allocates the context, tquant_free releases it (NULL is a no-op).
  */
 #ifndef QD_TQUANT_H
 #define QD_TQUANT_H
@@ -16,11 +17,15 @@
 #include "core/model.h"
 #include "spec.h"
 
-int tquant_setup(model *m, const train_spec *sp, const dataset *train, qd_err *err);
-void tquant_after_backward(model *m, const train_spec *sp, long step, float loss, const float *x,
+typedef struct tquant tquant;
+
+int tquant_setup(tquant **out, model *m, const train_spec *sp, qd_err *err);
+void tquant_free(tquant *tq);
+void tquant_after_backward(tquant *tq, model *m, long step, float loss, const float *x,
                            const int *y, int n);
-void tquant_epoch_entry(const model *m, const train_spec *sp, json_t *entry);
-int tquant_finish(model *m, const train_spec *sp, const dataset *train, float *xbuf, qd_err *err);
-void tquant_result(const model *m, const train_spec *sp, json_t *result);
+void tquant_epoch_entry(const tquant *tq, const model *m, json_t *entry);
+int tquant_finish(tquant *tq, model *m, const dataset *calib, float *xbuf, int *ybuf,
+                  qd_err *err);
+void tquant_result(const tquant *tq, const model *m, json_t *result);
 
 #endif

@@ -36,6 +36,7 @@ typedef struct trainer {
     long steps_per_epoch;
     int batch;
     json_t *history;
+    tquant *tq;
     ckpt_meta meta;
     char ckpt_path[4096], model_path[4096];
     double progress_at;
@@ -180,7 +181,7 @@ static float train_step(trainer *t, const int *idx, float *dlogits)
     const float *logits = model_forward(m, t->xbuf, t->batch, 1);
     float loss = softmax_xent(dlogits, logits, t->ybuf, t->batch, m->classes);
     model_backward(m, dlogits, t->batch);
-    tquant_after_backward(m, t->sp, t->meta.step, loss, t->xbuf, t->ybuf, t->batch);
+    tquant_after_backward(t->tq, m, t->meta.step, loss, t->xbuf, t->ybuf, t->batch);
     optim_step(t->o, m->params, m->grads, lr, mom);
     t->meta.step++;
     return loss;
@@ -211,7 +212,7 @@ static int run_epoch(trainer *t, int epoch, float *dlogits, qd_err *err)
                           "test_accuracy", ev.total ? (double)ev.correct / ev.total : 0.0,
                           "seconds", secs, "train_images_per_second",
                           (double)t->steps_per_epoch * t->batch / train_s);
-    tquant_epoch_entry(t->m, t->sp, e);
+    tquant_epoch_entry(t->tq, t->m, e);
     json_array_append_new(t->history, e);
     t->meta.epoch = epoch + 1;
     if (t->env->on_epoch)
@@ -259,7 +260,7 @@ static json_t *build_result(trainer *t)
     json_object_set_new(r, "train_images_per_second", json_real(n ? ips / n : 0.0));
     json_object_set(r, "history", t->history);
     json_object_set_new(r, "artifacts", json_pack("[s]", JOB_MODEL));
-    tquant_result(t->m, sp, r);
+    tquant_result(t->tq, t->m, r);
     return r;
 }
 
@@ -267,6 +268,7 @@ static void trainer_free(trainer *t)
 {
     dataset_free(&t->train);
     dataset_free(&t->test);
+    tquant_free(t->tq);
     model_free(t->m);
     optim_free(t->o);
     free(t->xbuf);
@@ -301,13 +303,13 @@ int train_run(const train_spec *sp, const job_env *env, json_t **result, qd_err 
     snprintf(t.model_path, sizeof t.model_path, "%s/%s", env->dir, JOB_MODEL);
     rng_seed(&t.meta.data_rng, sp->seed ^ 0xda7a5eedULL);
     if ((rc = setup_data(&t, err)) < 0 || (rc = setup_model(&t, err)) < 0 ||
-        (rc = load_init(&t, err)) < 0 || (rc = tquant_setup(t.m, sp, &t.train, err)) < 0)
+        (rc = load_init(&t, err)) < 0 || (rc = tquant_setup(&t.tq, t.m, sp, err)) < 0)
         goto out;
     if ((rc = resume(&t, err)) < 0)
         goto out;
     if ((rc = train_epochs(&t, err)) < 0)
         goto out;
-    if ((rc = tquant_finish(t.m, sp, &t.train, t.xbuf, err)) < 0)
+    if ((rc = tquant_finish(t.tq, t.m, &t.train, t.xbuf, t.ybuf, err)) < 0)
         goto out;
     if ((rc = save_checkpoint(&t, t.model_path, err)) < 0)
         goto out;

@@ -165,7 +165,7 @@ START_TEST(cost_model_hand_computed)
     ck_assert_int_eq(model_create(&m, &d, 1, 4, 4, 3, 2, 1, NULL), 0);
     model_cost c;
     int wb[2] = {4, 8}, ab[2] = {8, 4}, pc[2] = {1, 0};
-    cost_eval(&c, m, wb, ab, pc);
+    cost_eval(&c, m, wb, ab, pc, NULL);
     /* conv: ceil(18*4/8)=9 + 2 scales*4 + 2 biases*4 + act scale 4 = 29
      * linear: 96*8/8=96 + 1 scale*4 + 3 biases*4 + 4 = 116 */
     ck_assert_int_eq(c.layers[0].weight_bytes, 29);
@@ -178,8 +178,12 @@ START_TEST(cost_model_hand_computed)
     ck_assert_double_eq(c.bitops, 288.0 * 32 + 96.0 * 32);
     /* float: 4 bytes per weight, biases, no scales */
     int f32[2] = {32, 32};
-    cost_eval(&c, m, f32, f32, NULL);
+    cost_eval(&c, m, f32, f32, NULL, NULL);
     ck_assert_int_eq(c.weight_bytes, 18 * 4 + 8 + 96 * 4 + 12);
+    /* a 2-bit residual on the conv adds ceil(18*2/8) = 5 bytes and its 2 scales */
+    int rb[2] = {2, 0};
+    cost_eval(&c, m, wb, ab, pc, rb);
+    ck_assert_int_eq(c.layers[0].weight_bytes, 29 + 5 + 8);
     model_free(m);
 }
 END_TEST

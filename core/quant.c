@@ -40,12 +40,12 @@
 /* Smallest scale the init and search functions return (all-zero or vanishing input). */
 static const float quant_min_scale = 1e-8f;
 
-/* Elements per block of the hot loops: a fixed trip count lets the compiler vectorise the
- * inner loop at -O2, and loading a block before storing it keeps in-place calls correct. */
+/* Elements per block of the hot loops: a fixed trip count lets the compiler vectorise the inner
+ * loops at -O2, and loading a block into a local array before storing it spares it alias checks
+ * (out == x stays correct). Where a block accumulates in double, "#pragma GCC unroll 1" keeps
+ * the lane loops loops: -O3 would otherwise unroll them completely before the loop vectoriser
+ * runs, and the basic-block vectoriser gives up on the double accumulators. */
 #define QUANT_BLOCK 8
-/* Keeps a lane loop a loop: -O3 would unroll it completely before the loop vectoriser runs, and
- * the basic-block vectoriser gives up on the double accumulators. */
-#define QUANT_LANES _Pragma("GCC unroll 1")
 
 /* Round to nearest integer, ties to even, for |v| <= 2^22 (larger values stay >= 2^22). */
 #if defined(__FAST_MATH__) || FLT_EVAL_METHOD != 0
@@ -88,11 +88,14 @@ static inline float keep_if(float x, int cond) { return u2f(f2u(x) & (0u - (uint
 static inline void lanes_accumulate(double *acc, float *dx, const float *dout, const float *dqds,
                                     const float *pass)
 {
-    QUANT_LANES for (int j = 0; j < QUANT_BLOCK; j++)
+#pragma GCC unroll 1
+    for (int j = 0; j < QUANT_BLOCK; j++)
         acc[j] += (double)dout[j] * (double)dqds[j];
-    if (dx)
-        QUANT_LANES for (int j = 0; j < QUANT_BLOCK; j++)
-            dx[j] += pass[j];
+    if (!dx)
+        return;
+#pragma GCC unroll 1
+    for (int j = 0; j < QUANT_BLOCK; j++)
+        dx[j] += pass[j];
 }
 
 static double lanes_sum(const double *acc)
@@ -218,7 +221,8 @@ double int_fake_quant_backward(float *dx, const float *dout, const float *x, lon
         return int_fake_quant_backward_ref(dx, dout, x, n, s, l);
     for (; i + QUANT_BLOCK <= n; i += QUANT_BLOCK) {
         float d[QUANT_BLOCK], pass[QUANT_BLOCK];
-        QUANT_LANES for (int j = 0; j < QUANT_BLOCK; j++) {
+#pragma GCC unroll 1
+        for (int j = 0; j < QUANT_BLOCK; j++) {
             float v = x[i + j] * inv;
             d[j] = int_dqds_fast(v, lo, hi);
             pass[j] = keep_if(dout[i + j], (v >= lo) & (v <= hi));
@@ -382,7 +386,7 @@ static mf_params mf_params_of(minifloat_fmt f)
     p.emax = (ex == 0 ? 1 : (int)ex) - f.bias;
     /* the largest value as float bits: normal, or (E1 IEEE-like) subnormal or zero */
     if (ex > 0)
-        p.max = u2f((uint32_t)(p.emax + 127) << 23 | man << (23 - f.m));
+        p.max = u2f(((uint32_t)(p.emax + 127) << 23) | (man << (23 - f.m)));
     else
         p.max = (float)man * u2f((uint32_t)(p.emin - f.m + 127) << 23);
     p.vcap = (float)(1 << (f.m + 2));
@@ -499,7 +503,8 @@ double minifloat_fake_quant_backward(float *dx, const float *dout, const float *
     for (; i + QUANT_BLOCK <= n; i += QUANT_BLOCK) {
         float d[QUANT_BLOCK], pass[QUANT_BLOCK];
         /* round(v) is +-max beyond the range: subtracting v only inside gives the +-max terms */
-        QUANT_LANES for (int j = 0; j < QUANT_BLOCK; j++) {
+#pragma GCC unroll 1
+        for (int j = 0; j < QUANT_BLOCK; j++) {
             float v = x[i + j] * inv;
             int inside = fabsf(v) <= p.max;
             d[j] = mf_round_fast(&p, v) - keep_if(v, inside);

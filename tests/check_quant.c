@@ -2,12 +2,14 @@
  * check_quant.c: the quantizers of core/quant against their definitions.
  *
  * Integers: the level table, the number of distinct levels, idempotence, clamping, ties to even,
- * the optimised kernel against its plain reference, the straight-through mask and the LSQ step
- * gradient (against its formula and against finite differences). Minifloats: every code of every
- * ExMy format with 1 + E + M <= 8 (and the E4M3/E5M2 presets) against the value formula written
- * here with ldexp, encoding against a brute-force nearest search, the fast rounding against
- * decode(encode(x)) on a dense sweep, ties, saturation and unbiased stochastic rounding. MMSE: the
- * searched clipping beats max-abs on heavy-tailed data and stays near it on uniform data.
+ * the optimised kernels against their plain references, the straight-through mask and the LSQ
+ * step gradient (against its formula and against finite differences). Minifloats: every code of
+ * every ExMy format with 1 + E + M <= 8 (plus the E4M3/E5M2 presets, formats with a given bias or
+ * reserved codes, and wider formats) against the value formula written here with ldexp, encoding
+ * against a brute-force nearest search, the fast rounding against decode(encode(x)) on a dense
+ * sweep, ties, saturation, unbiased stochastic rounding, and the scaled kernels with their
+ * gradients. MMSE: the searched clipping beats max-abs on heavy-tailed data, is as good as a fine
+ * independent grid, and stays near max-abs on uniform data.
  */
 #include "tests/check_main.h"
 
@@ -81,10 +83,10 @@ START_TEST(test_int_levels_table)
     static const struct {
         int bits, is_signed, qn, qp, binary;
     } t[] = {
-        {1, 1, 1, 1, 1},     {1, 0, 0, 1, 0},   {2, 1, 2, 1, 0},   {2, 0, 0, 3, 0},
-        {3, 1, 4, 3, 0},     {3, 0, 0, 7, 0},   {4, 1, 8, 7, 0},   {4, 0, 0, 15, 0},
-        {5, 1, 16, 15, 0},   {5, 0, 0, 31, 0},  {6, 1, 32, 31, 0}, {6, 0, 0, 63, 0},
-        {7, 1, 64, 63, 0},   {7, 0, 0, 127, 0}, {8, 1, 128, 127, 0}, {8, 0, 0, 255, 0},
+        {1, 1, 1, 1, 1},   {1, 0, 0, 1, 0},   {2, 1, 2, 1, 0},     {2, 0, 0, 3, 0},
+        {3, 1, 4, 3, 0},   {3, 0, 0, 7, 0},   {4, 1, 8, 7, 0},     {4, 0, 0, 15, 0},
+        {5, 1, 16, 15, 0}, {5, 0, 0, 31, 0},  {6, 1, 32, 31, 0},   {6, 0, 0, 63, 0},
+        {7, 1, 64, 63, 0}, {7, 0, 0, 127, 0}, {8, 1, 128, 127, 0}, {8, 0, 0, 255, 0},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int_levels l = int_levels_make(t[i].bits, t[i].is_signed);
@@ -289,8 +291,8 @@ END_TEST
  * step gradient up to summation order. */
 #define BWD_SUM_TOL 1e-12
 
-static void check_bwd_matches_ref(double (*fast)(float *, const float *, const float *, long,
-                                                 float, const void *),
+static void check_bwd_matches_ref(double (*fast)(float *, const float *, const float *, long, float,
+                                                 const void *),
                                   double (*ref)(float *, const float *, const float *, long, float,
                                                 const void *),
                                   const void *cfg, float span, float s, float unit, rng *r)
@@ -328,8 +330,7 @@ static double bwd_int(float *dx, const float *dout, const float *x, long n, floa
     return int_fake_quant_backward(dx, dout, x, n, s, *(const int_levels *)cfg);
 }
 
-static double bwd_mf(float *dx, const float *dout, const float *x, long n, float s,
-                     const void *cfg)
+static double bwd_mf(float *dx, const float *dout, const float *x, long n, float s, const void *cfg)
 {
     return minifloat_fake_quant_backward(dx, dout, x, n, s, *(const minifloat_fmt *)cfg);
 }
@@ -413,8 +414,8 @@ static void check_step_grad_fd(fq_fn fq, const void *cfg,
         ste += (double)dx[i] * x[i] / s;
         scale += fabs((double)dout[i]) * (fabs((double)x[i]) / s + unit);
     }
-    double fd = (dot_q(fq, cfg, dout, x, q, n, s + h) - dot_q(fq, cfg, dout, x, q, n, s - h)) /
-                (2.0 * h);
+    double fd =
+        (dot_q(fq, cfg, dout, x, q, n, s + h) - dot_q(fq, cfg, dout, x, q, n, s - h)) / (2.0 * h);
     ck_assert_msg(fabs(g - (fd - ste)) <= FD_REL_TOL * scale, "step gradient %.9g, fd %.9g - %.9g",
                   g, fd, ste);
 }
@@ -440,8 +441,7 @@ START_TEST(test_lsq_init_and_scale)
     ck_assert_float_eq_tol(lsq_init_step(x, 4, l4), 2.0f * 2.5f / sqrtf(7.0f), 1e-6f);
     ck_assert_float_eq_tol(lsq_init_step(x, 4, b1), 5.0f, 1e-6f);
     ck_assert_float_eq_tol(lsq_grad_scale(1000, l4), 1.0f / sqrtf(7000.0f), 1e-9f);
-    ck_assert_float_eq_tol(lsq_grad_scale(10, int_levels_make(8, 0)), 1.0f / sqrtf(2550.0f),
-                           1e-9f);
+    ck_assert_float_eq_tol(lsq_grad_scale(10, int_levels_make(8, 0)), 1.0f / sqrtf(2550.0f), 1e-9f);
     const float zeros[3] = {0.0f, -0.0f, 0.0f};
     float st = lsq_init_step(zeros, 3, l4);
     ck_assert(st > 0.0f && isfinite(st));
@@ -459,7 +459,7 @@ static int test_formats(minifloat_fmt *out)
 {
     static const minifloat_fmt custom[] = {
         {3, 2, -5, 0, 0}, {2, 2, 10, 1, 0}, {1, 3, 0, 1, 0}, {5, 2, -64, 0, 0},
-        {5, 2, 64, 0, 0}, {4, 0, 7, 0, 1}, {3, 4, 0, 1, 0},
+        {5, 2, 64, 0, 0}, {4, 0, 7, 0, 1},  {3, 4, 0, 1, 0},
     };
     int k = 0;
     for (int e = 1; e <= 5; e++)
@@ -530,7 +530,7 @@ START_TEST(test_mf_presets)
         int e, m, bias, ieee, ocp, valid;
         float max;
     } t[] = {
-        {"e4m3", 4, 3, 7, 0, 1, 254, 448.0f},   {"E4M3", 4, 3, 7, 0, 1, 254, 448.0f},
+        {"e4m3", 4, 3, 7, 0, 1, 254, 448.0f},    {"E4M3", 4, 3, 7, 0, 1, 254, 448.0f},
         {"e5m2", 5, 2, 15, 1, 0, 248, 57344.0f}, {"e3m2", 3, 2, 3, 0, 0, 64, 28.0f},
         {"e2m3", 2, 3, 1, 0, 0, 64, 7.5f},       {"e2m1", 2, 1, 1, 0, 0, 16, 6.0f},
     };
@@ -590,8 +590,7 @@ START_TEST(test_mf_encode_roundtrip)
             if (!ref_valid(f, c))
                 continue;
             uint32_t got = minifloat_encode(f, minifloat_decode(f, c));
-            ck_assert_msg(got == (c == negzero ? 0u : c), "E%dM%d code %u -> %u", f.e, f.m, c,
-                          got);
+            ck_assert_msg(got == (c == negzero ? 0u : c), "E%dM%d code %u -> %u", f.e, f.m, c, got);
         }
     }
 }
@@ -674,8 +673,8 @@ static int sweep_values(minifloat_fmt f, float *v, rng *r)
         push_pm(v, &n, nextafterf(mid, INFINITY));
         push_pm(v, &n, nextafterf(mid, 0.0f));
     }
-    const float specials[] = {0.0f, FLT_MIN, 1e-45f, 1e-30f, 1e30f, FLT_MAX, INFINITY,
-                              mx * 1.0001f, mx * 1.5f, mx * 2.0f};
+    const float specials[] = {0.0f,    FLT_MIN,  1e-45f,       1e-30f,    1e30f,
+                              FLT_MAX, INFINITY, mx * 1.0001f, mx * 1.5f, mx * 2.0f};
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
         push_pm(v, &n, specials[i]);
     float lmin = logf((float)ref_value(f, 1)) - 3.0f, lmax = logf(mx) + 3.0f;
@@ -700,8 +699,7 @@ START_TEST(test_mf_encode_nearest)
         for (int i = 0; i < n; i++) {
             uint32_t c = minifloat_encode(f, v[i]), want = brute_encode(f, v[i]);
             if (c != want)
-                ck_abort_msg("E%dM%d x=%.9g: code %u, nearest %u", f.e, f.m, (double)v[i], c,
-                             want);
+                ck_abort_msg("E%dM%d x=%.9g: code %u, nearest %u", f.e, f.m, (double)v[i], c, want);
         }
     }
 }
@@ -742,8 +740,7 @@ START_TEST(test_mf_ties_even)
             ck_assert((double)mid == (lo + hi) / 2.0);
             uint32_t want = f.m >= 1 ? (c % 2 == 0 ? c : c + 1)
                                      : (fmod(lo / (hi - lo), 2.0) == 0.0 ? c : c + 1);
-            ck_assert_msg(minifloat_encode(f, mid) == want, "E%dM%d tie %g", f.e, f.m,
-                          (double)mid);
+            ck_assert_msg(minifloat_encode(f, mid) == want, "E%dM%d tie %g", f.e, f.m, (double)mid);
             ck_assert_uint_eq(minifloat_encode(f, -mid), want ? want | sign : 0);
             ck_assert_float_eq(minifloat_round(f, mid), (float)ref_value(f, want));
             ck_assert_float_eq(minifloat_round(f, -mid), -(float)ref_value(f, want));
@@ -995,12 +992,10 @@ START_TEST(test_mmse_minifloat_heavy_tail)
         ck_assert(a > 0.0f && isfinite(a));
         ck_assert_double_eq_tol(mse, mf_mse(x, n, a, f, tmp), 1e-12);
         double mse_max = mf_mse(x, n, a1, f, tmp), best = INFINITY;
-        ck_assert_msg(mse < t[k].gain * mse_max, "%s: mmse %g, maxabs %g", t[k].name, mse,
-                      mse_max);
+        ck_assert_msg(mse < t[k].gain * mse_max, "%s: mmse %g, maxabs %g", t[k].name, mse, mse_max);
         for (int j = 20; j <= 1000; j++)
             best = fmin(best, mf_mse(x, n, 0.001f * (float)j * a1, f, tmp));
-        ck_assert_msg(mse <= MMSE_GRID_SLACK * best, "%s: mmse %g, grid %g", t[k].name, mse,
-                      best);
+        ck_assert_msg(mse <= MMSE_GRID_SLACK * best, "%s: mmse %g, grid %g", t[k].name, mse, best);
     }
     free(x);
     free(tmp);

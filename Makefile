@@ -26,14 +26,16 @@ DEB_PACKAGES = build-essential pkg-config libopenblas-dev libmicrohttpd-dev libj
 CORE_SRC   = $(wildcard core/*.c)
 JOBS_SRC   = $(wildcard jobs/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c)
+CLIENT_SRC = $(wildcard client/*.c)
 TEST_SRC   = $(wildcard tests/check_*.c)
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
 JOBS_OBJ   = $(JOBS_SRC:%.c=$(BUILD)/%.o)
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+CLIENT_OBJ = $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 TESTS      = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check asan run bench clean format
-all: $(BIN)/quantd
+.PHONY: all deps test check asan run bench bench-accuracy clean format
+all: $(BIN)/quantd $(if $(CLIENT_SRC),$(BIN)/quantctl)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,6 +49,11 @@ $(BUILD)/libqdjobs.a: $(JOBS_OBJ)
 $(BIN)/quantd: $(DAEMON_OBJ) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALLCFLAGS) -o $@ $(DAEMON_OBJ) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS)
+
+# quantctl: the client; libcurl and jansson only, plus the error names of core/err.c
+$(BIN)/quantctl: $(CLIENT_OBJ) $(BUILD)/core/err.o
+	@mkdir -p $(BIN)
+	$(CC) $(ALLCFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/core/err.o $(shell pkg-config --libs libcurl jansson)
 
 $(BUILD)/tests/%: tests/%.c tests/check_main.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
 	@mkdir -p $(dir $@)
@@ -78,10 +85,13 @@ run: deps all
 bench: deps all
 	sh bench/run.sh
 
+bench-accuracy: deps all
+	sh bench/accuracy.sh
+
 format:
 	clang-format -i $(CORE_SRC) $(JOBS_SRC) $(DAEMON_SRC) $(TEST_SRC) core/*.h jobs/*.h
 
 clean:
 	rm -rf build build-asan bin bin-asan
 
--include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

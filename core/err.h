@@ -29,7 +29,10 @@
     X(QD_ETOOBIG, -16, "too_large", "request too large", 413)                                      \
     X(QD_EMEDIA, -17, "unsupported_media_type", "unsupported media type", 415)                     \
     X(QD_EMETHOD, -18, "method_not_allowed", "method not allowed", 405)                            \
-    X(QD_EINTERNAL, -19, "internal", "internal error", 500)
+    X(QD_EINTERNAL, -19, "internal", "internal error", 500)                                        \
+    X(QD_EDEADLINE, -20, "deadline_exceeded", "the job's deadline passed", 408)                   \
+    X(QD_EIDEMPOTENCY, -21, "idempotency_key_reused", "Idempotency-Key reused", 422)              \
+    X(QD_ECRASHED, -22, "crashed", "the daemon crashed while the job ran, too often", 500)
 
 enum qd_error {
 #define QD_ERR_ENUM(sym, val, name, msg, status) sym = (val),

@@ -4,15 +4,17 @@
 # Long: about 15-20 minutes per 8-epoch run on 2 cores. A finished run is not redone: quantd run
 # resumes a spec it has seen, so re-running this script only re-evaluates.
 # PTQ and AdaQAT fine-tuning start from the float run's model.
-# Environment: STATE (default bench/out/state), THREADS (default 2), ONLY (space-separated names).
+# Environment: STATE (default bench/out/state), THREADS (default 2), ONLY (space-separated names),
+# QUANTD (the binary, default bin/quantd).
 set -eu
 cd "$(dirname "$0")/.."
 STATE=${STATE:-bench/out/state}
+QUANTD=${QUANTD:-bin/quantd}
 THREADS=${THREADS:-2}
 OUT=$(dirname "$STATE")
 mkdir -p "$OUT"
 run() { # $1 spec file, $2 name -> result in $OUT/$2.result.json
-    bin/quantd run "$1" --state "$STATE" --threads "$THREADS" 2> "$OUT/$2.err" > "$OUT/$2.result.json" ||
+    "$QUANTD" run "$1" --state "$STATE" --threads "$THREADS" 2> "$OUT/$2.err" > "$OUT/$2.result.json" ||
         { echo "$2 failed:"; tail -3 "$OUT/$2.err"; return 1; }
 }
 want() { [ -z "${ONLY:-}" ] || echo " $ONLY " | grep -q " $1 "; }

@@ -3,7 +3,8 @@
 # recipe each (bench/specs/), against this project's own float model trained the same way.
 # Long: about 15-20 minutes per 8-epoch run on 2 cores. A finished run is not redone: quantd run
 # resumes a spec it has seen, so re-running this script only re-evaluates.
-# PTQ and AdaQAT fine-tuning start from the float run's model.
+# PTQ and AdaQAT fine-tuning start from the float run's model, so float runs first. ONLY splits
+# the work, e.g. two chains at THREADS=1 side by side on a 2-core machine.
 # Environment: STATE (default bench/out/state), THREADS (default 2), ONLY (space-separated names),
 # QUANTD (the binary, default bin/quantd).
 set -eu
@@ -19,19 +20,16 @@ run() { # $1 spec file, $2 name -> result in $OUT/$2.result.json
 }
 want() { [ -z "${ONLY:-}" ] || echo " $ONLY " | grep -q " $1 "; }
 
-run bench/specs/cnn-s-float.json float
-FLOAT_DIR=$(sed -n 's/^quantd run: job directory //p' "$OUT/float.err")
-for s in w4a4 w2a2 w6a6 e3m2 hfp8 adaqat; do
-    want "$s" && run "bench/specs/cnn-s-$s.json" "$s"
-done
-
-derived() { # $1 name, $2 quant section, $3 epochs, $4 optimizer
+want float && run bench/specs/cnn-s-float.json float
+derived() { # $1 name, $2 quant section, $3 epochs, $4 optimizer: starts from the float model
+    want "$1" || return 0
+    FLOAT_DIR=$(sed -n 's/^quantd run: job directory //p' "$OUT/float.err")
     cat > "$OUT/$1.json" <<JSON
 {"kind": "train", "name": "cnn-s $1", "dataset": "fashion-mnist", "model": "cnn-s",
  "epochs": $3, "batch_size": 128, "seed": 1, "optimizer": $4, "schedule": "cosine",
  "quant": $2, "init": {"checkpoint": "$FLOAT_DIR/model.qdc"}}
 JSON
-    want "$1" && run "$OUT/$1.json" "$1"
+    run "$OUT/$1.json" "$1"
 }
 SGD='{"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": true, "weight_decay": 0.0005}'
 W4A8='"weights": {"format": "int", "bits": 4, "per_channel": true}, "activations": {"format": "int", "bits": 8}, "first_last_bits": 8'
@@ -39,6 +37,9 @@ derived ptq-mmse-res "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"mms
 derived ptq-mmse "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"mmse\", \"residual\": false}}" 0 "$SGD"
 derived ptq-maxabs "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"maxabs\", \"residual\": false}}" 0 "$SGD"
 derived adaqat-ft '{"method": "adaqat", "weights": {"format": "int", "bits": 8}, "activations": {"format": "int", "bits": 8}, "first_last_bits": 8, "adaqat": {"granularity": "network", "lambda": 1.5, "eta": 0.5, "interval": 10, "cost": "bitops", "min_bits": 2, "max_bits": 8}}' 3 "$SGD"
+for s in w4a4 w2a2 w6a6 e3m2 hfp8 adaqat; do
+    want "$s" && run "bench/specs/cnn-s-$s.json" "$s"
+done
 
 python3 - "$OUT" <<'PY'
 import json, os, sys
@@ -48,6 +49,8 @@ rows = ["float", "w4a4", "w2a2", "w6a6", "e3m2", "hfp8", "adaqat", "adaqat-ft",
 res = {r: json.load(open(f"{out}/{r}.result.json")) for r in rows
        if os.path.exists(f"{out}/{r}.result.json") and os.path.getsize(f"{out}/{r}.result.json")}
 f = res["float"]["test_accuracy"]
+if "float" not in res:
+    sys.exit("no float result yet")
 print("cnn-s on Fashion-MNIST (8 epochs of the peer's recipe; PTQ: no retraining; adaqat-ft: 3 epochs from float)")
 print(f"{'run':14} {'test acc':>8} {'vs float':>8} {'weight B':>9} {'total B':>9} {'bitops':>10}  bits")
 for r in rows:

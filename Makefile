@@ -3,6 +3,7 @@
 #   make          build bin/quantd, bin/quantctl and the static libraries
 #   make deps     install the Debian packages the build and tests need (idempotent)
 #   make test     deps + build + every Check suite (the daemon's run it on loopback)
+#   make test-daemon  only the daemon's integration suites (tests/check_daemon_*.c)
 #   make asan     the same suites under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make run      deps + build + quantd serve on 127.0.0.1:8080 with state in ./var
 #   make bench    the measured figures, each beside its peer (long: minutes)
@@ -39,7 +40,7 @@ DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 CLIENT_OBJ = $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 TESTS      = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check asan run bench bench-accuracy clean format
+.PHONY: all deps test check test-daemon asan run bench bench-accuracy clean format
 all: $(BIN)/quantd $(if $(CLIENT_SRC),$(BIN)/quantctl)
 
 $(BUILD)/%.o: %.c
@@ -70,6 +71,8 @@ $(BIN)/quantctl: $(CLIENT_OBJ) $(BUILD)/core/err.o
 $(BUILD)/tests/%: tests/%.c tests/check_main.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -o $@ $< $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS) $(CHECKLIBS)
+# quantctl's suite runs the binaries of this build (bin/ or bin-asan/) as subprocesses
+$(BUILD)/tests/check_quantctl: ALLCFLAGS += -DQD_BIN_DIR='"$(BIN)"'
 
 # daemon integration tests: start $(BIN)/quantd on loopback and talk to it with libcurl
 $(BUILD)/tests/check_daemon%: tests/check_daemon%.c tests/daemon_util.c tests/daemon_util.h \

@@ -63,3 +63,6 @@ print(f"training step: {flops/1e6:.1f} MFLOP/image -> {flops*of/1e9:.1f} GFLOP/s
 print(f"peak resident memory: quantd {rss('float.rss'):.0f} MB (float), {rss('w4a4.rss'):.0f} MB (W4A4); "
       f"pytorch {rss('peer0.rss'):.0f} MB (float), {rss('peer4.rss'):.0f} MB (W4A4)")
 PY
+
+# the daemon's HTTP figures (wrk on loopback)
+sh bench/daemon.sh

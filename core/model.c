@@ -325,6 +325,19 @@ long model_layer_macs(const model *m, int ci)
     return L->nw * (long)L->h * L->w;
 }
 
+long model_param_count(const model *m)
+{
+    long n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer *L = &m->layers[i];
+        if (L->compute_index >= 0)
+            n += L->nw + (L->bias ? L->c : 0);
+        if (L->d.kind == LK_BN)
+            n += 2L * L->c;
+    }
+    return n;
+}
+
 /* ---- forward ---- */
 
 static const float *layer_input(const model *m, const layer *L, int k)

@@ -101,7 +101,10 @@ typedef struct eval_result {
 struct dataset;
 eval_result model_evaluate(model *m, const struct dataset *ds, float *xbuf, int *ybuf);
 
-/* Multiply-accumulates of compute layer ci for one example, and its weight count. */
+/* Multiply-accumulates of compute layer ci for one example. */
 long model_layer_macs(const model *m, int ci);
+/* The network's own parameters: weights, biases and batch-norm scales and shifts (not the
+ * quantizers' learned steps). */
+long model_param_count(const model *m);
 
 #endif

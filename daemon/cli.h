@@ -1,6 +1,7 @@
 /*
  * cli.h: what quantd's subcommands share: common options (state directory, threads, data set and
- * model directories), reading a file given on the command line, creating directories.
+ * model directories), reading a file given on the command line, creating directories, and the
+ * subcommands themselves (run, serve, token).
  */
 #ifndef QD_CLI_H
 #define QD_CLI_H
@@ -8,6 +9,8 @@
 #include <stddef.h>
 
 #include "core/err.h"
+
+#define QUANTD_VERSION "0.1.0"
 
 typedef struct cli_opts {
     const char *state;      /* --state, default ./var */
@@ -27,5 +30,7 @@ char *cli_read_file(const char *path, size_t *len);
 int cli_mkdirs(const char *path, qd_err *err);
 
 int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * main.c: the quantd command: subcommand dispatch, shared option handling and process set-up.
+ * main.c: the quantd command: subcommand dispatch (serve, run, token), shared option handling
+ * and process set-up.
  * OpenBLAS is made single-threaded here, once: every job splits its own work over its thread
  * budget, so two jobs on two workers never use more cores than they were given.
  */
@@ -13,15 +14,16 @@
 
 #include "cli.h"
 
-#define QUANTD_VERSION "0.1.0"
-
 static const char USAGE[] =
     "usage: quantd COMMAND [options]\n"
     "\n"
     "quantd is a quantization lab: it trains, quantizes and exports neural networks.\n"
     "\n"
     "Commands:\n"
+    "  serve             the daemon: REST API on 127.0.0.1:8080, job queue, workers\n"
     "  run SPEC.json     run one job in the foreground (progress on stderr, result on stdout)\n"
+    "  token create --team NAME | list | revoke ID\n"
+    "                    bearer tokens for the API, one team each\n"
     "  help              this help; `quantd COMMAND --help` for a command's options\n"
     "  version           print the version\n";
 
@@ -116,6 +118,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "token"))
+        return cmd_token(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         fputs(USAGE, stdout);
         return 0;

@@ -146,6 +146,8 @@ static int resume(trainer *t, qd_err *err)
     if (rc < 0)
         return rc;
     json_t *h = t->meta.extra ? json_loads(t->meta.extra, 0, NULL) : NULL;
+    free(t->meta.extra);
+    t->meta.extra = NULL;
     if (!json_is_array(h)) {
         json_decref(h);
         return qd_fail(err, QD_EFORMAT, NULL, "checkpoint %s has no history", t->ckpt_path);
@@ -244,7 +246,7 @@ static json_t *build_result(trainer *t)
                           "name", sp->name, "dataset", sp->dataset, "model", sp->model, "method",
                           methods[sp->quant.method], "test_accuracy",
                           ev.total ? (double)ev.correct / ev.total : 0.0, "test_loss", ev.loss,
-                          "params", (json_int_t)t->m->n_params, "threads", t->m->nthreads,
+                          "params", (json_int_t)model_param_count(t->m), "threads", t->m->nthreads,
                           "batch_size", t->batch);
     result_add_model(r, t->m);
     double secs = 0.0, ips = 0.0;

@@ -72,6 +72,7 @@ START_TEST(synthetic_trains_to_95_percent)
                      0);
     ck_assert_double_ge(num(r, "test_accuracy"), 0.95);
     ck_assert_int_eq(json_array_size(json_object_get(r, "history")), 3);
+    ck_assert_int_eq((long)num(r, "params"), 784 * 256 + 256 + 256 * 256 + 256 + 2570);
     json_t *mem = json_object_get(r, "memory");
     /* float mlp: 4 bytes per weight and bias */
     ck_assert_int_eq((long)num(mem, "weight_bytes"), 4L * (784 * 256 + 256 + 256 * 256 + 256 + 2570));

@@ -1,0 +1,457 @@
+/*
+ * http.c: the HTTP server and its dispatcher (http.h).
+ *
+ * libmicrohttpd runs one thread per connection (handlers may block: on the store's group
+ * commit, on an event stream), with limits on connections in all and per address, an idle
+ * timeout and a memory pool per connection. The access handler is called first with the
+ * headers (begin: route, method, token, Content-Length, Content-Type, query parameters; any
+ * refusal is queued at once, before the body is read), then with each piece of the body
+ * (collected up to HTTP_MAX_BODY), then once more to run the handler (finish).
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "log.h"
+#include "qtime.h"
+
+enum { R_BODY = 1, R_PUBLIC = 2 };
+
+#define HTTP_DISCARD (16L << 20)
+
+typedef struct route {
+    const char *method, *pattern;
+    enum MHD_Result (*fn)(http_req *r);
+    int flags;
+    const char *const query[8]; /* allowed query parameters */
+} route;
+
+static const route ROUTES[] = {
+    {"POST", "/api/v1/jobs", http_jobs_submit, R_BODY, {"priority", "deadline"}},
+    {"GET", "/api/v1/jobs", http_jobs_list, 0, {"state", "kind", "name", "team", "limit", "cursor"}},
+    {"GET", "/api/v1/jobs/{id}", http_jobs_get, 0, {0}},
+    {"POST", "/api/v1/jobs/{id}/cancel", http_jobs_cancel, 0, {0}},
+    {"GET", "/api/v1/jobs/{id}/events", http_events_stream, 0, {0}},
+    {"GET", "/api/v1/jobs/{id}/metrics", http_jobs_metrics, 0, {0}},
+    {"GET", "/api/v1/jobs/{id}/artifacts", http_jobs_artifacts, 0, {0}},
+    {"GET", "/api/v1/jobs/{id}/artifacts/{name}", http_jobs_artifact, 0, {0}},
+    {"GET", "/api/v1/pareto", http_info_pareto, 0, {"dataset", "model", "team"}},
+    {"GET", "/api/v1/models", http_info_models, 0, {0}},
+    {"GET", "/api/v1/datasets", http_info_datasets, 0, {0}},
+    {"GET", "/healthz", http_info_health, R_PUBLIC, {0}},
+    {"GET", "/metrics", http_info_metrics, 0, {0}},
+};
+#define N_ROUTES ((int)(sizeof ROUTES / sizeof *ROUTES))
+
+struct http_server {
+    struct MHD_Daemon *d;
+    qd_app *app;
+};
+
+/* ---- replies ---- */
+
+enum MHD_Result http_send(http_req *r, int status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    metrics_http(r->app->mx, r->route, status, qtime_mono() - r->t0);
+    return ok;
+}
+
+struct MHD_Response *http_json_response(json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return http_json_text(text);
+}
+
+struct MHD_Response *http_json_text(char *text)
+{
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *full = realloc(text, n + 2);
+    if (!full) {
+        free(text);
+        return NULL;
+    }
+    full[n] = '\n';
+    full[n + 1] = '\0';
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(n + 1, full, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(full);
+        return NULL;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return resp;
+}
+
+enum MHD_Result http_json(http_req *r, int status, json_t *body)
+{
+    return http_send(r, status, http_json_response(body));
+}
+
+static enum MHD_Result error_body(http_req *r, int code, const char *field, const char *msg,
+                                  const char *hname, const char *hvalue)
+{
+    int status = qd_err_http_status(code);
+    json_t *b = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", qd_err_name(code), "message",
+                          msg && *msg ? msg : qd_err_message(code), "field", field ? field : "");
+    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!text)
+        return MHD_NO;
+    size_t n = strlen(text);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (hname)
+        MHD_add_response_header(resp, hname, hvalue);
+    return http_send(r, status, resp);
+}
+
+enum MHD_Result http_error(http_req *r, int code, const char *field, const char *fmt, ...)
+{
+    char msg[600] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    const char *hname = code == QD_EAUTH ? "WWW-Authenticate" : NULL;
+    return error_body(r, code, field, msg, hname, "Bearer realm=\"quantd\"");
+}
+
+enum MHD_Result http_error_from(http_req *r, const qd_err *e)
+{
+    int code = e->code ? e->code : QD_EINTERNAL;
+    if (qd_err_http_status(code) >= 500)
+        log_msg(LOG_ERROR, "%s %s: %s: %s", r->method, ROUTES[r->route].pattern,
+                qd_err_name(code), e->msg);
+    return http_error(r, code, e->field, "%s", e->msg);
+}
+
+const char *http_query(http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+const char *http_visible_team(http_req *r) { return r->admin ? NULL : r->team; }
+
+/* ---- dispatch ---- */
+
+/* Matches path against pattern; fills params. */
+static int match(const char *pattern, const char *path, http_req *r)
+{
+    int np = 0;
+    while (*pattern && *path) {
+        if (*pattern != '/' || *path != '/')
+            return 0;
+        pattern++, path++;
+        size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
+        if (*pattern == '{') {
+            if (sl == 0 || sl >= sizeof r->param[0] || np >= 2)
+                return 0;
+            memcpy(r->param[np], path, sl);
+            r->param[np++][sl] = '\0';
+        } else if (pl != sl || strncmp(pattern, path, sl) != 0) {
+            return 0;
+        }
+        pattern += pl, path += sl;
+    }
+    return !*pattern && !*path;
+}
+
+/* The route for method and path; -1 with *allow listing the methods the path takes. */
+static int find_route(http_req *r, const char *method, const char *path, char *allow, size_t cap)
+{
+    int is_head = strcmp(method, "HEAD") == 0;
+    allow[0] = '\0';
+    for (int i = 0; i < N_ROUTES; i++) {
+        if (!match(ROUTES[i].pattern, path, r))
+            continue;
+        if (strcmp(ROUTES[i].method, method) == 0 ||
+            (is_head && strcmp(ROUTES[i].method, "GET") == 0))
+            return i;
+        size_t n = strlen(allow);
+        snprintf(allow + n, cap - n, "%s%s", n ? ", " : "", ROUTES[i].method);
+    }
+    return -1;
+}
+
+typedef struct query_check {
+    const route *rt;
+    const char *bad;
+} query_check;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind, (void)value;
+    query_check *q = cls;
+    for (int i = 0; i < 8 && q->rt->query[i]; i++)
+        if (strcmp(key, q->rt->query[i]) == 0)
+            return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+static int json_media_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strcspn(ct, "; ");
+    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* The checks on the headers; returns MHD_YES with nothing queued when the request may go on. */
+static enum MHD_Result begin(http_req *r, const char *url, const char *method)
+{
+    char allow[64];
+    int rt = find_route(r, method, url, allow, sizeof allow);
+    if (rt < 0 && allow[0])
+        return error_body(r, QD_EMETHOD, "", "this path takes only: see the Allow header",
+                          "Allow", allow);
+    if (rt < 0)
+        return http_error(r, QD_ENOENT, "", "no route %s %s", method, url);
+    r->route = rt;
+    const route *R = &ROUTES[rt];
+    qd_err err = {0};
+    int rc = R->flags & R_PUBLIC ? 0
+                                 : auth_request(r->app, http_header(r, "Authorization"), r->team,
+                                                &r->admin, &err);
+    if (rc < 0)
+        return http_error_from(r, &err);
+    const char *cl = http_header(r, "Content-Length");
+    if (cl && strtoll(cl, NULL, 10) > HTTP_MAX_BODY)
+        return http_error(r, QD_ETOOBIG, "", "request bodies are limited to %ld bytes",
+                          HTTP_MAX_BODY);
+    if ((R->flags & R_BODY) && !json_media_type(http_header(r, "Content-Type")))
+        return http_error(r, QD_EMEDIA, "Content-Type", "send the body as application/json");
+    query_check q = {R, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+    if (q.bad)
+        return http_error(r, QD_EINVAL, q.bad, "unknown query parameter \"%s\"", q.bad);
+    return MHD_YES;
+}
+
+static int append(http_req *r, const char *data, size_t n)
+{
+    if (r->len + n > (size_t)HTTP_MAX_BODY)
+        return -1;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b)
+            return -1;
+        r->body = b, r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result finish(http_req *r)
+{
+    if (r->too_big)
+        return http_error(r, QD_ETOOBIG, "", "request bodies are limited to %ld bytes",
+                          HTTP_MAX_BODY);
+    if (ROUTES[r->route].flags & R_BODY) {
+        json_error_t je;
+        if (r->len == 0)
+            return http_error(r, QD_EJSON, "", "the request has no body; send a JSON document");
+        r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+        if (!r->json)
+            return http_error(r, QD_EJSON, "", "line %d, column %d: %s", je.line, je.column,
+                              je.text);
+    }
+    return ROUTES[r->route].fn(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_req *r = *con_cls;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        *r = (http_req){.conn = conn, .app = cls, .route = -1, .method = method,
+                        .t0 = qtime_mono()};
+        *con_cls = r;
+        return begin(r, url, method);
+    }
+    if (r->status) { /* refused already: drop the body */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* libmicrohttpd answers only once the body is read: an oversize body without
+         * Content-Length is read and dropped up to HTTP_DISCARD bytes, then the connection is
+         * closed without an answer */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (!r->too_big && append(r, upload, n) < 0)
+            r->too_big = 1;
+        r->seen += n;
+        return r->seen > HTTP_DISCARD ? MHD_NO : MHD_YES;
+    }
+    return finish(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    http_req *r = *con_cls;
+    if (!r)
+        return;
+    json_decref(r->json);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_msg(LOG_WARN, "http: %s", line);
+}
+
+/* ---- the server ---- */
+
+static int split_host_port(const char *s, char *host, size_t cap, long *port)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= cap)
+            return -1;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        colon = end + 1;
+    } else {
+        if (!(colon = strrchr(s, ':')) || (size_t)(colon - s) >= cap)
+            return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    char *end;
+    *port = strtol(colon + 1, &end, 10);
+    return colon[1] && !*end && *port >= 0 && *port <= 65535 ? 0 : -1;
+}
+
+int http_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len,
+                      int *loopback, qd_err *err)
+{
+    char host[256];
+    long port;
+    if (split_host_port(listen, host, sizeof host, &port) < 0)
+        return qd_fail(err, QD_EINVAL, "listen",
+                       "listen address \"%s\" is not HOST:PORT, [IPV6]:PORT or :PORT", listen);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, NULL, &hints, &res);
+    if (gai || !res)
+        return qd_fail(err, QD_EINVAL, "listen", "cannot resolve \"%s\": %s", host,
+                       gai_strerror(gai));
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (addr->ss_family == AF_INET) {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+        a4->sin_port = htons((uint16_t)port);
+        *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    } else {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+        a6->sin6_port = htons((uint16_t)port);
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ||
+                    (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) && a6->sin6_addr.s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+metrics *http_metrics_create(void)
+{
+    static const char *methods[N_ROUTES], *patterns[N_ROUTES];
+    for (int i = 0; i < N_ROUTES; i++)
+        methods[i] = ROUTES[i].method, patterns[i] = ROUTES[i].pattern;
+    return metrics_create(methods, patterns, N_ROUTES);
+}
+
+int http_start(http_server **out, qd_app *app, qd_err *err)
+{
+    const serve_config *c = app->cfg;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int loopback, rc = http_parse_listen(c->listen, &addr, &len, &loopback, err);
+    if (rc < 0)
+        return rc;
+    http_server *h = calloc(1, sizeof *h);
+    if (!h)
+        return qd_fail(err, QD_ENOMEM, NULL, "out of memory");
+    h->app = app;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG |
+                     (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->per_ip_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_END);
+    if (!h->d) {
+        free(h);
+        return qd_fail(err, QD_EIO, "listen", "cannot listen on %s (in use, or not an address "
+                       "of this machine?)", c->listen);
+    }
+    *out = h;
+    return 0;
+}
+
+int http_port(http_server *h)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
+
+void http_stop(http_server *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}

@@ -121,8 +121,13 @@ size_t conv2d_scratch_floats(conv_dims d, int nthreads)
     return conv_thread_floats(d) * (size_t)nthreads;
 }
 
-void conv2d_forward(float *out, const float *in, const float *w, const float *b, conv_dims d,
-                    float *scratch, int nthreads)
+size_t conv2d_cols_floats(conv_dims d)
+{
+    return conv_is_pointwise(d) ? 0 : (size_t)d.c * d.k * d.k * d.oh * d.ow;
+}
+
+void conv2d_forward(float *out, float *cols_cache, const float *in, const float *w, const float *b,
+                    conv_dims d, float *scratch, int nthreads)
 {
     /* in [n, c, h, w], w [oc, c, k, k], b [oc] or NULL, out [n, oc, oh, ow] */
     assert(d.oh == conv_out_size(d.h, d.k, d.stride, d.pad));
@@ -139,8 +144,9 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *b,
             const float *src = in + i * in_sz;
             float *dst = out + i * out_sz;
             if (!conv_is_pointwise(d)) {
-                im2col(cols, src, d);
-                src = cols;
+                float *c = cols_cache ? cols_cache + i * (size_t)K * P : cols;
+                im2col(c, src, d);
+                src = c;
             }
             /* start from the bias and accumulate (beta = 1 spares SGEMM a scaling pass) */
             for (int o = 0; o < d.oc; o++)
@@ -153,7 +159,8 @@ void conv2d_forward(float *out, const float *in, const float *w, const float *b,
 }
 
 void conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                     const float *w, conv_dims d, float *scratch, int nthreads)
+                     const float *w, const float *cols_cache, conv_dims d, float *scratch,
+                     int nthreads)
 {
     /* dout [n, oc, oh, ow]; din, in [n, c, h, w]; dw, w [oc, c, k, k]; db [oc] */
     const int K = d.c * d.k * d.k, P = d.oh * d.ow;
@@ -172,7 +179,9 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
         split_range(d.n, nt, t, &lo, &hi);
         for (long i = lo; i < hi; i++) {
             const float *x = in + i * in_sz, *g = dout + i * out_sz;
-            if (!conv_is_pointwise(d)) {
+            if (!conv_is_pointwise(d) && cols_cache) {
+                x = cols_cache + i * (size_t)K * P;
+            } else if (!conv_is_pointwise(d)) {
                 im2col(cols, x, d);
                 x = cols;
             }

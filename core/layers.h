@@ -21,12 +21,17 @@ typedef struct conv_dims {
 
 int conv_out_size(int in, int k, int stride, int pad);
 
-/* ---- conv2d (im2col + SGEMM per image, images split over threads) ---- */
+/* ---- conv2d (im2col + SGEMM per image, images split over threads) ----
+ * cols: NULL, or a cache of n * conv2d_cols_floats(d) where forward keeps each image's im2col
+ * columns and backward reads them back instead of recomputing them (unused for 1x1 stride-1
+ * convolutions, whose columns are the input itself). */
 size_t conv2d_scratch_floats(conv_dims d, int nthreads);
-void conv2d_forward(float *out, const float *in, const float *w, const float *b, conv_dims d,
-                    float *scratch, int nthreads);
+size_t conv2d_cols_floats(conv_dims d); /* per image; 0 for pointwise convolutions */
+void conv2d_forward(float *out, float *cols, const float *in, const float *w, const float *b,
+                    conv_dims d, float *scratch, int nthreads);
 void conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                     const float *w, conv_dims d, float *scratch, int nthreads);
+                     const float *w, const float *cols, conv_dims d, float *scratch,
+                     int nthreads);
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *b, conv_dims d);
 void conv2d_backward_ref(float *din, float *dw, float *db, const float *dout, const float *in,
                          const float *w, conv_dims d);

@@ -21,7 +21,7 @@
 /* ---- shape inference ---- */
 
 typedef struct sizes {
-    long params, state, acts, ints;
+    long params, state, acts, ints, cols;
     size_t conv_scratch, max_in, max_w;
 } sizes;
 
@@ -113,6 +113,7 @@ static void count_layer(const model *m, const layer *L, sizes *s)
         if ((size_t)nw > s->max_w)
             s->max_w = (size_t)nw;
         if (L->d.kind == LK_CONV) {
+            s->cols += B * (long)conv2d_cols_floats(L->cd);
             size_t cs = conv2d_scratch_floats(L->cd, m->nthreads);
             s->conv_scratch = cs > s->conv_scratch ? cs : s->conv_scratch;
         }
@@ -180,7 +181,7 @@ static void carve_compute(model *m, layer *L, float **pp, float **pg, float **ps
     L->xq = *pa, *pa += (long)m->batch * L->in_len;
 }
 
-static void carve(model *m)
+static void carve(model *m, int cache_cols)
 {
     float *pp = m->params, *pg = m->grads, *ps = m->state, *pa = m->acts;
     int *pi = m->ints;
@@ -197,6 +198,8 @@ static void carve(model *m)
         }
         if (L->compute_index >= 0)
             carve_compute(m, L, &pp, &pg, &ps, &pa);
+        if (L->d.kind == LK_CONV && cache_cols && conv2d_cols_floats(L->cd) > 0)
+            L->cols = pa, pa += B * (long)conv2d_cols_floats(L->cd);
         if (L->d.kind == LK_BN) {
             L->gamma = pp, L->beta = pp + L->c, L->dgamma = pg, L->dbeta = pg + L->c;
             pp += 2 * L->c, pg += 2 * L->c;
@@ -241,6 +244,9 @@ int model_create(model **out, const model_desc *d, int c, int h, int w, int clas
         if (m->layers[i].compute_index >= 0)
             m->compute[m->layers[i].compute_index] = i;
     }
+    int cache_cols = s.cols <= CONV_COLS_CACHE_MAX;
+    if (cache_cols)
+        s.acts += s.cols;
     m->n_params = s.params, m->n_state = s.state;
     m->scratch_len = s.conv_scratch + s.max_in + s.max_w;
     m->params = calloc((size_t)s.params, sizeof(float));
@@ -258,7 +264,7 @@ int model_create(model **out, const model_desc *d, int c, int h, int w, int clas
     m->bytes = 4 * (size_t)(2 * s.params + s.state + s.acts + s.ints + m->scratch_len);
     m->dxq = m->scratch + s.conv_scratch;
     m->dwq = m->dxq + s.max_in;
-    carve(m);
+    carve(m, cache_cols);
     rng_seed(&m->q_rng, 0x5eed);
 out:
     if (rc < 0)
@@ -359,7 +365,7 @@ static void forward_compute(model *m, layer *L, const float *in, int n)
     if (L->d.kind == LK_CONV) {
         conv_dims cd = L->cd;
         cd.n = n;
-        conv2d_forward(L->out, x, w, L->bias, cd, m->scratch, m->nthreads);
+        conv2d_forward(L->out, L->cols, x, w, L->bias, cd, m->scratch, m->nthreads);
     } else {
         linear_forward(L->out, x, w, L->bias, n, L->in_c, L->c, m->nthreads);
     }
@@ -437,7 +443,7 @@ static void backward_compute(model *m, layer *L, int n)
     if (L->d.kind == LK_CONV) {
         conv_dims cd = L->cd;
         cd.n = n;
-        conv2d_backward(dx, dw, L->dbias, L->grad, x, w, cd, m->scratch, m->nthreads);
+        conv2d_backward(dx, dw, L->dbias, L->grad, x, w, L->cols, cd, m->scratch, m->nthreads);
     } else {
         linear_backward(dx, dw, L->dbias, L->grad, x, w, n, L->in_c, L->c, m->nthreads);
     }

@@ -23,6 +23,9 @@
 #include "model_desc.h"
 #include "quant.h"
 
+/* Convolutions keep their im2col columns between forward and backward when all of them fit in
+ * this many floats (1 GiB); otherwise backward recomputes them. */
+#define CONV_COLS_CACHE_MAX (256L << 20)
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
 
@@ -41,6 +44,7 @@ typedef struct layer {
     float *xhat, *invstd;      /* batchnorm cache */
     int *argmax;               /* maxpool cache */
     conv_dims cd;              /* conv */
+    float *cols;               /* conv: im2col columns kept from forward for backward, or NULL */
     /* quantizers of compute layers */
     quant_fmt wq, aq;          /* format FLOAT = off */
     float *w_step, *dw_step;   /* [oc] when per-channel, else [1] used */

@@ -43,7 +43,7 @@ static const conv_dims conv_cases[] = {
 
 START_TEST(conv2d_matches_reference)
 {
-    conv_dims d = conv_cases[_i / 2];
+    conv_dims d = conv_cases[_i / 4];
     int nthreads = 1 + _i % 2;
     d.oh = conv_out_size(d.h, d.k, d.stride, d.pad);
     d.ow = conv_out_size(d.w, d.k, d.stride, d.pad);
@@ -54,13 +54,16 @@ START_TEST(conv2d_matches_reference)
     float *in = randv(&r, nin), *w = randv(&r, nw), *b = randv(&r, d.oc), *g = randv(&r, nout);
     float *out = zeros(nout), *ref = zeros(nout);
     float *scratch = zeros(conv2d_scratch_floats(d, nthreads));
-    conv2d_forward(out, in, w, b, d, scratch, nthreads);
+    /* half the cases keep the im2col columns between forward and backward */
+    float *cols = _i % 4 >= 2 ? zeros(conv2d_cols_floats(d) * d.n) : NULL;
+    conv2d_forward(out, cols, in, w, b, d, scratch, nthreads);
     conv2d_forward_ref(ref, in, w, b, d);
     assert_close(out, ref, nout, REF_TOL, "conv out");
     float *din = zeros(nin), *dw = zeros(nw), *db = zeros(d.oc);
     float *rdin = zeros(nin), *rdw = zeros(nw), *rdb = zeros(d.oc);
-    conv2d_backward(din, dw, db, g, in, w, d, scratch, nthreads);
+    conv2d_backward(din, dw, db, g, in, w, cols, d, scratch, nthreads);
     conv2d_backward_ref(rdin, rdw, rdb, g, in, w, d);
+    free(cols);
     assert_close(din, rdin, nin, REF_TOL, "conv din");
     assert_close(dw, rdw, nw, REF_TOL, "conv dw");
     assert_close(db, rdb, d.oc, REF_TOL, "conv db");
@@ -108,7 +111,7 @@ static void conv_fwd(float *out, float *const *v, void *cfg)
 {
     conv_dims *d = cfg;
     float *scratch = zeros(conv2d_scratch_floats(*d, 1));
-    conv2d_forward(out, v[0], v[1], v[2], *d, scratch, 1);
+    conv2d_forward(out, NULL, v[0], v[1], v[2], *d, scratch, 1);
     free(scratch);
 }
 
@@ -124,7 +127,7 @@ START_TEST(conv2d_gradient_finite_differences)
     float *in = randv(&r, nin), *w = randv(&r, nw), *b = randv(&r, d.oc), *g = randv(&r, nout);
     float *din = zeros(nin), *dw = zeros(nw), *db = zeros(d.oc);
     float *scratch = zeros(conv2d_scratch_floats(d, 2));
-    conv2d_backward(din, dw, db, g, in, w, d, scratch, 2);
+    conv2d_backward(din, dw, db, g, in, w, NULL, d, scratch, 2);
     float *vars[] = {in, w, b};
     size_t lens[] = {nin, nw, (size_t)d.oc};
     const float *grads[] = {din, dw, db};
@@ -321,7 +324,7 @@ Suite *layers_suite(void)
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 60);
     int ncases = (int)(sizeof conv_cases / sizeof *conv_cases);
-    tcase_add_loop_test(tc, conv2d_matches_reference, 0, 2 * ncases);
+    tcase_add_loop_test(tc, conv2d_matches_reference, 0, 4 * ncases);
     tcase_add_test(tc, conv2d_gradient_finite_differences);
     tcase_add_test(tc, linear_matches_reference_and_gradients);
     tcase_add_test(tc, batchnorm_gradient_and_statistics);

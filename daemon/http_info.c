@@ -11,7 +11,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "http.h"
-#include "pareto.h"
+#include "core/pareto.h"
 #include "qtime.h"
 #include "sched.h"
 

@@ -118,7 +118,73 @@ bench-accuracy: deps all
 format:
 	clang-format -i $(CORE_SRC) $(JOBS_SRC) $(DAEMON_SRC) $(TEST_SRC) core/*.h jobs/*.h daemon/*.h
 
+# ---- fuzzing: libFuzzer targets in tests/fuzz (clang, with ASan and UBSan) ----
+# The libraries and daemon objects are rebuilt with clang and coverage instrumentation in
+# $(BUILD)/fuzz by a nested make; each tests/fuzz/fuzz_NAME.c links into $(BUILD)/fuzz/fuzz_NAME.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_QUICK   ?= 4
+# (-Wno-pass-failed: at -O1 clang declines to vectorize the `omp simd` loops and says so)
+FUZZ_OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -Wno-pass-failed
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS  = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_DAEMON   = $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-check
+
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) not found (make deps installs clang)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz BIN=$(BUILD)/fuzz/bin CC=$(FUZZ_CC) \
+	    OPT="$(FUZZ_OPT)" fuzz-bins
+
+# (nested make only: BUILD is $(BUILD)/fuzz there)
+fuzz-bins: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
+	$(CC) $(ALLCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK) $(BUILD)/libqdjobs.a \
+	    $(BUILD)/libqdcore.a $(LDLIBS)
+# the HTTP target serves the daemon's own dispatcher and handlers (all of daemon/ but main)
+$(BUILD)/fuzz_http: $(FUZZ_DAEMON)
+$(BUILD)/fuzz_http: FUZZ_LINK = $(FUZZ_DAEMON)
+
+# every target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=300)
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# part of make check: the seed corpora (with every past crash) replayed, then FUZZ_QUICK seconds each
+fuzz-check: fuzz-build
+	@sh tests/fuzz/run.sh --check $(BUILD)/fuzz $(FUZZ_QUICK) $(FUZZ_TARGETS)
+
 clean:
 	rm -rf build build-asan bin bin-asan
+
+# ---- the web page (web/, daemon/http_web.c) and its browser test (tests/browser) ----
+# The page's files and Chart.js (Debian's libjs-chart.js) are compiled into quantd.
+CHARTJS   = /usr/share/javascript/chart.js/chart.min.js
+WEB_FILES = index.html=web/index.html app.js=web/app.js style.css=web/style.css \
+            icon.svg=web/icon.svg chart.min.js=$(CHARTJS)
+$(BUILD)/gen/web_assets.h: $(foreach f,$(WEB_FILES),$(wildcard $(lastword $(subst =, ,$(f))))) \
+                           web/embed.sh
+	@mkdir -p $(dir $@)
+	@[ -f $(CHARTJS) ] || { echo "$(CHARTJS) is missing: make deps installs libjs-chart.js"; exit 1; }
+	sh web/embed.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+$(BUILD)/daemon/http_web.o: $(BUILD)/gen/web_assets.h
+$(BUILD)/daemon/http_web.o: ALLCFLAGS += -I$(BUILD)/gen
+
+# npm packages of the browser test, as tests/browser/package-lock.json pins them: playwright-core
+# only, no browser download (the test drives Debian's /usr/bin/chromium). Idempotent.
+.PHONY: deps-npm test-browser
+deps-npm:
+	@command -v npm >/dev/null || { SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	@if [ tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json ]; \
+	then echo "deps-npm: all installed"; \
+	else cd tests/browser && npm ci --no-audit --no-fund; fi
+
+# about a minute: a daemon on a free loopback port, the page in headless Chromium; screenshots
+# and the daemon's log in $(BUILD)/browser
+test-browser: $(BIN)/quantd
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+	    { echo "test-browser: playwright-core is not installed: run make deps"; exit 1; }
+	node tests/browser/web.test.mjs --quantd $(BIN)/quantd --out $(BUILD)/browser
 
 -include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

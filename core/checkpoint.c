@@ -2,8 +2,10 @@
  * checkpoint.c: writes and reads checkpoint files (format in checkpoint.h).
  *
  * The file is small enough (parameters and optimiser state of one model) to be read whole into
- * memory; the checksum is verified before any field is trusted, and every section length is
- * checked against what remains, so a corrupt or truncated file is an error, never a crash.
+ * memory; the readers work on that memory (checkpoint_*_mem, which the fuzz target in
+ * tests/fuzz calls directly). The checksum is verified before any field is trusted, and every
+ * section length is checked against what remains, so a corrupt or truncated file is an error,
+ * never a crash.
  */
 #include "checkpoint.h"
 
@@ -213,15 +215,20 @@ static int open_checked(rbuf *r, ckpt_info *info, const char *path, qd_err *err)
     return r->bad ? qd_fail(err, QD_EFORMAT, path, "%s is truncated", path) : 0;
 }
 
+int checkpoint_info_mem(const void *buf, size_t len, const char *name, ckpt_info *info,
+                        qd_err *err)
+{
+    rbuf r = {buf, len, 0, 0};
+    return open_checked(&r, info, name ? name : "checkpoint", err);
+}
+
 int checkpoint_info(const char *path, ckpt_info *info, qd_err *err)
 {
     unsigned char *p = NULL;
     size_t len = 0;
     int rc = read_whole(path, &p, &len, err);
-    if (rc == 0) {
-        rbuf r = {p, len, 0, 0};
-        rc = open_checked(&r, info, path, err);
-    }
+    if (rc == 0)
+        rc = checkpoint_info_mem(p, len, path, info, err);
     free(p);
     return rc;
 }
@@ -263,15 +270,15 @@ static int load_arrays(rbuf *r, model *m, optim *o, ckpt_meta *meta, const char 
     return 0;
 }
 
-int checkpoint_load(const char *path, model *m, optim *o, ckpt_meta *meta, qd_err *err)
+int checkpoint_load_mem(const void *buf, size_t len, const char *name, model *m, optim *o,
+                        ckpt_meta *meta, qd_err *err)
 {
-    unsigned char *p = NULL;
-    size_t len = 0;
+    const char *path = name ? name : "checkpoint";
     ckpt_info *info = malloc(sizeof *info);
-    int rc = info ? read_whole(path, &p, &len, err) : qd_fail(err, QD_ENOMEM, path, "no memory");
+    int rc = info ? 0 : qd_fail(err, QD_ENOMEM, path, "no memory");
     if (rc < 0)
         goto out;
-    rbuf r = {p, len, 0, 0};
+    rbuf r = {buf, len, 0, 0};
     if ((rc = open_checked(&r, info, path, err)) < 0)
         goto out;
     if (info->n_compute != m->n_compute || info->desc.n_layers != m->n_layers) {
@@ -288,6 +295,16 @@ int checkpoint_load(const char *path, model *m, optim *o, ckpt_meta *meta, qd_er
     }
 out:
     free(info);
+    return rc;
+}
+
+int checkpoint_load(const char *path, model *m, optim *o, ckpt_meta *meta, qd_err *err)
+{
+    unsigned char *p = NULL;
+    size_t len = 0;
+    int rc = read_whole(path, &p, &len, err);
+    if (rc == 0)
+        rc = checkpoint_load_mem(p, len, path, m, o, meta, err);
     free(p);
     return rc;
 }

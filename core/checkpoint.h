@@ -46,5 +46,11 @@ int checkpoint_info(const char *path, ckpt_info *info, qd_err *err);
 /* Load into a model built from the same description (QD_EFORMAT otherwise); restores the
  * quantizer formats too. o and meta may be NULL. */
 int checkpoint_load(const char *path, model *m, optim *o, ckpt_meta *meta, qd_err *err);
+/* The same two on a checkpoint already in memory (len bytes at buf, only read); name labels
+ * the messages (NULL: "checkpoint"). */
+int checkpoint_info_mem(const void *buf, size_t len, const char *name, ckpt_info *info,
+                        qd_err *err);
+int checkpoint_load_mem(const void *buf, size_t len, const char *name, model *m, optim *o,
+                        ckpt_meta *meta, qd_err *err);
 
 #endif

@@ -211,6 +211,9 @@ static int open_checked(rbuf *r, ckpt_info *info, const char *path, qd_err *err)
     for (int ci = 0; ci < info->n_compute; ci++) {
         get(r, &info->wq[ci], sizeof info->wq[ci]);
         get(r, &info->aq[ci], sizeof info->aq[ci]);
+        if (!r->bad && (!quant_fmt_valid(&info->wq[ci]) || !quant_fmt_valid(&info->aq[ci])))
+            return qd_fail(err, QD_EFORMAT, path,
+                           "%s has an invalid quantizer format for compute layer %d", path, ci);
     }
     return r->bad ? qd_fail(err, QD_EFORMAT, path, "%s is truncated", path) : 0;
 }

@@ -257,6 +257,27 @@ static int mf_fmt_ok(minifloat_fmt f)
     return f.e >= 1 && f.e <= 5 && f.m >= 0 && f.m <= 7 && f.bias >= -64 && f.bias <= 64;
 }
 
+int quant_fmt_valid(const quant_fmt *f)
+{
+    const minifloat_fmt *mf = &f->mf;
+    int flags = (mf->ieee == 0 || mf->ieee == 1) && (mf->ocp == 0 || mf->ocp == 1) &&
+                !(mf->ieee && mf->ocp) && (!mf->ieee || mf->e >= 2) &&
+                (!mf->ocp || (mf->e == 4 && mf->m == 3));
+    int residual = f->residual_bits >= 0 && f->residual_bits <= 8;
+    switch (f->format) {
+    case QFMT_FLOAT:
+        return 1;
+    case QFMT_INT:
+        return f->bits >= 1 && f->bits <= 8 && residual;
+    case QFMT_MINIFLOAT:
+        return mf_fmt_ok(*mf) && flags && f->bits == 1 + mf->e + mf->m && residual;
+    case QFMT_HFP8:
+        return f->bits == 8 && residual;
+    default:
+        return 0;
+    }
+}
+
 int minifloat_fmt_make(minifloat_fmt *f, int e, int m)
 {
     if (!f || e < 1 || e > 5 || m < 0 || m > 7)

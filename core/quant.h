@@ -116,6 +116,10 @@ typedef struct quant_fmt {
                             values (w ~ a1*Q1 + a2*Q2), so forward uses them as they are */
 } quant_fmt;
 
+/* Whether the kernels can run f: a known format with bits, minifloat parameters and flags in
+ * the ranges above (what the spec parser produces). For formats read back from files. */
+int quant_fmt_valid(const quant_fmt *f);
+
 /* ---- plain references of the optimised kernels (tests compare them) ---- */
 
 /* int_fake_quant written as the definition reads (branches, rintf); the same values. */

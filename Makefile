@@ -142,9 +142,12 @@ fuzz-bins: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
 	$(CC) $(ALLCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK) $(BUILD)/libqdjobs.a \
 	    $(BUILD)/libqdcore.a $(LDLIBS)
-# the HTTP target serves the daemon's own dispatcher and handlers (all of daemon/ but main)
-$(BUILD)/fuzz_http: $(FUZZ_DAEMON)
-$(BUILD)/fuzz_http: FUZZ_LINK = $(FUZZ_DAEMON)
+# the HTTP target serves the daemon's own dispatcher and handlers: all of daemon/, with main.o's
+# main renamed (libFuzzer brings its own) and its helpers kept
+$(BUILD)/daemon/main-lib.o: $(BUILD)/daemon/main.o
+	objcopy --redefine-sym main=quantd_main $< $@
+$(BUILD)/fuzz_http: $(FUZZ_DAEMON) $(BUILD)/daemon/main-lib.o
+$(BUILD)/fuzz_http: FUZZ_LINK = $(FUZZ_DAEMON) $(BUILD)/daemon/main-lib.o
 
 # every target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=300)
 fuzz: fuzz-build

@@ -189,6 +189,7 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
                         1.0f, tdw, K);
             for (int o = 0; o < d.oc; o++) {
                 float s = 0.0f;
+#pragma omp simd reduction(+ : s)
                 for (int p = 0; p < P; p++)
                     s += g[(size_t)o * P + p];
                 tdb[o] += s;
@@ -342,6 +343,7 @@ void batchnorm_forward_train(float *out, float *xhat, float *invstd, const float
         for (int i = 0; i < n; i++) {
             const float *x = in + ((size_t)i * c + ch) * hw;
             float ps = 0.0f, pss = 0.0f;
+#pragma omp simd reduction(+ : ps, pss)
             for (int p = 0; p < hw; p++) {
                 ps += x[p];
                 pss += x[p] * x[p];
@@ -397,6 +399,7 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * hw;
             float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
             for (int p = 0; p < hw; p++) {
                 a += dout[off + p];
                 b += dout[off + p] * xhat[off + p];

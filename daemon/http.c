@@ -104,12 +104,47 @@ enum MHD_Result http_json(http_req *r, int status, json_t *body)
     return http_send(r, status, http_json_response(body));
 }
 
+/* Length of the UTF-8 sequence at s (1 to 4), or 0 when it is not one (RFC 3629). */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    int n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+          : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    for (int i = 1; i < n; i++)
+        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
+            return 0;
+    return n;
+}
+
+/* in as valid UTF-8 (JSON strings must be): a byte that starts no valid sequence becomes '?'.
+ * Messages echo the client's bytes (a path, a query parameter) and may be cut mid-character. */
+static const char *utf8_clean(char *out, size_t cap, const char *in)
+{
+    size_t o = 0;
+    for (const unsigned char *s = (const unsigned char *)in; *s && o + 1 < cap;) {
+        int n = utf8_len(s);
+        if (n == 0 || o + (size_t)n >= cap) {
+            out[o++] = '?';
+            s++;
+            continue;
+        }
+        memcpy(out + o, s, (size_t)n);
+        o += (size_t)n, s += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static enum MHD_Result error_body(http_req *r, int code, const char *field, const char *msg,
                                   const char *hname, const char *hvalue)
 {
     int status = qd_err_http_status(code);
+    char m[600], f[300];
     json_t *b = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", qd_err_name(code), "message",
-                          msg && *msg ? msg : qd_err_message(code), "field", field ? field : "");
+                          utf8_clean(m, sizeof m, msg && *msg ? msg : qd_err_message(code)),
+                          "field", utf8_clean(f, sizeof f, field ? field : ""));
     char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);
     if (!text)

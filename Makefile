@@ -190,4 +190,19 @@ test-browser: $(BIN)/quantd
 	    { echo "test-browser: playwright-core is not installed: run make deps"; exit 1; }
 	node tests/browser/web.test.mjs --quantd $(BIN)/quantd --out $(BUILD)/browser
 
+# ---- reliability: suites that link the daemon's own code, stress rounds, load ----
+# check_daemon_auth reads the route table (http_route) to try every route; check_store_faults
+# drives the store with failing allocations. Both link all of daemon/ with main() renamed so
+# the suite's own main is the program's. tests/libqdfault.so is an LD_PRELOAD shim the fault
+# suites load into quantd (a data set that kills the process; writes that fail with ENOSPC).
+DAEMON_LIB = $(BUILD)/libqdd.a
+$(BUILD)/tests/quantd_main.o: daemon/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Dmain=quantd_main -c $< -o $@
+$(DAEMON_LIB): $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ)) $(BUILD)/tests/quantd_main.o
+	ar rcs $@ $^
+$(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: $(DAEMON_LIB)
+$(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: \
+    private LDLIBS := $(DAEMON_LIB) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS)
+
 -include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

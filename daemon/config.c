@@ -48,6 +48,10 @@ static const opt OPTS[] = {
      "HTTP connections at once from one address"},
     {"timeout", 'i', F(timeout), 1, 86400, "30", "SECONDS",
      "an HTTP connection idle this long is closed"},
+    {"request-timeout", 'i', F(request_timeout), 1, 86400, "30", "SECONDS",
+     "a request (headers and body) must arrive within this long of the\n"
+     "connection's start or of the previous answer, however slowly it\n"
+     "trickles in; a later one is closed"},
     {"connection-memory", 'i', F(connection_memory), 4096, 16777216, "65536", "BYTES",
      "memory per HTTP connection for its headers (bodies have their own\nlimit: 1 MiB)"},
     {"grace", 'd', F(grace), 0, 3600, "30", "SECONDS",

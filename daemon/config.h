@@ -23,6 +23,7 @@ typedef struct serve_config {
     int max_connections;        /* HTTP connections at once */
     int per_ip_connections;     /* HTTP connections at once from one address */
     int timeout;                /* seconds an idle HTTP connection is kept */
+    int request_timeout;        /* seconds a client has to send a whole request */
     int connection_memory;      /* bytes of request headers and buffers per connection */
     double grace;               /* seconds running jobs get to stop after SIGTERM */
     int max_attempts;           /* runs of a failing job before it is failed */

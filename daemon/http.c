@@ -7,17 +7,33 @@
  * headers (begin: route, method, token, Content-Length, Content-Type, query parameters; any
  * refusal is queued at once, before the body is read), then with each piece of the body
  * (collected up to HTTP_MAX_BODY), then once more to run the handler (finish).
+ *
+ * Hostile clients: libmicrohttpd runs in strict mode (HTTP/1.1 needs Host; no spaces in the
+ * URL) and refuses what it cannot frame (a bad Content-Length, headers over the connection's
+ * memory, an unknown version). begin() refuses what it frames one way and another server could
+ * frame another (two Content-Lengths, Transfer-Encoding other than one "chunked", or with a
+ * Content-Length: request smuggling) and closes that connection. The idle timeout does not stop
+ * a client that sends a byte now and then (slowloris), so each connection is also tracked
+ * (tracked, the watchdog thread): while it waits for a request, the whole request must arrive
+ * within --request-timeout of the connection's start or of the previous answer, or the
+ * watchdog shuts its socket down. Answers (event streams, downloads) have no such deadline.
+ * The watchdog shuts down its own dup() of the socket, so it never acts on a descriptor number
+ * that libmicrohttpd has closed and the system has given to another file.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "log.h"
@@ -51,9 +67,27 @@ static const route ROUTES[] = {
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof *ROUTES))
 
+/* A connection as the watchdog sees it; lives from libmicrohttpd's STARTED to CLOSED. */
+typedef struct tracked {
+    http_server *h;
+    int fd;           /* a dup() of the connection's socket; -1 when none could be made */
+    double since;     /* when the request now awaited began to be awaited (qtime_mono) */
+    int answering;    /* a request is being answered: no deadline */
+    int cut;          /* shut down by the watchdog */
+    struct tracked *prev, *next;
+} tracked;
+
 struct http_server {
     struct MHD_Daemon *d;
     qd_app *app;
+    pthread_mutex_t tmu;     /* guards the tracked list and the watchdog's fields */
+    pthread_cond_t tcv;
+    pthread_t watchdog;
+    int watching, stopping;
+    tracked *conns;
+    double request_timeout;
+    unsigned long cuts, cuts_logged;
+    double logged_at;
 };
 
 /* ---- replies ---- */
@@ -62,6 +96,8 @@ enum MHD_Result http_send(http_req *r, int status, struct MHD_Response *resp)
 {
     if (!resp)
         return MHD_NO;
+    if (r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -195,6 +231,123 @@ const char *http_header(http_req *r, const char *key)
 
 const char *http_visible_team(http_req *r) { return r->admin ? NULL : r->team; }
 
+/* ---- request deadlines ---- */
+
+static tracked *tracked_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection starts answering a request (1), or has answered it and awaits the next (0). */
+static void track_answering(struct MHD_Connection *conn, int answering)
+{
+    tracked *t = tracked_of(conn);
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->h->tmu);
+    t->answering = answering;
+    if (!answering)
+        t->since = qtime_mono();
+    pthread_mutex_unlock(&t->h->tmu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *h = cls;
+    tracked *t = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!(t = calloc(1, sizeof *t)))
+            return;
+        *t = (tracked){.h = h, .since = qtime_mono(),
+                       .fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1};
+        pthread_mutex_lock(&h->tmu);
+        if ((t->next = h->conns))
+            t->next->prev = t;
+        h->conns = t;
+        pthread_mutex_unlock(&h->tmu);
+        *socket_context = t;
+        return;
+    }
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->tmu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->tmu);
+    if (t->fd >= 0)
+        close(t->fd);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* Cuts the connections late with their request; called with h->tmu held. */
+static void cut_late(http_server *h, double now)
+{
+    for (tracked *t = h->conns; t; t = t->next)
+        if (!t->answering && !t->cut && t->fd >= 0 && now - t->since > h->request_timeout) {
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = 1;
+            h->cuts++;
+        }
+    if (h->cuts > h->cuts_logged && now - h->logged_at >= 10.0) {
+        log_msg(LOG_WARN, "http: closed %lu connection(s) that took over %.0f s to send a "
+                "request (%lu since the start)", h->cuts - h->cuts_logged, h->request_timeout,
+                h->cuts);
+        h->cuts_logged = h->cuts;
+        h->logged_at = now;
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    http_server *h = arg;
+    pthread_mutex_lock(&h->tmu);
+    while (!h->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250000000L;
+        if (ts.tv_nsec >= 1000000000L)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&h->tcv, &h->tmu, &ts);
+        cut_late(h, qtime_mono());
+    }
+    pthread_mutex_unlock(&h->tmu);
+    return NULL;
+}
+
+static int watchdog_start(http_server *h)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->tcv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->tmu, NULL);
+    h->watching = pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
+    return h->watching ? 0 : -1;
+}
+
+static void watchdog_stop(http_server *h)
+{
+    if (h->watching) {
+        pthread_mutex_lock(&h->tmu);
+        h->stopping = 1;
+        pthread_cond_signal(&h->tcv);
+        pthread_mutex_unlock(&h->tmu);
+        pthread_join(h->watchdog, NULL);
+        h->watching = 0;
+    }
+}
+
 /* ---- dispatch ---- */
 
 /* Matches path against pattern; fills params. */
@@ -263,10 +416,61 @@ static int json_media_type(const char *ct)
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+typedef struct framing {
+    int cl, te;
+    const char *te_value;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->cl++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->te++, f->te_value = value;
+    return MHD_YES;
+}
+
+static int is_chunked(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
+/* A request whose length one server could read one way and another server another way (request
+ * smuggling) is refused and its connection closed: 1 with the refusal queued in *ret. */
+static int ambiguous_length(http_req *r, enum MHD_Result *ret)
+{
+    framing f = {0};
+    const char *field = NULL, *why = NULL;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.cl > 1)
+        field = "Content-Length", why = "a request carries at most one Content-Length";
+    else if (f.te > 1 || (f.te && !is_chunked(f.te_value ? f.te_value : "")))
+        field = "Transfer-Encoding", why = "the only transfer coding taken is one \"chunked\"";
+    else if (f.te && f.cl)
+        field = "Transfer-Encoding",
+        why = "send Content-Length or Transfer-Encoding: chunked, not both";
+    if (!field)
+        return 0;
+    r->close = 1;
+    *ret = http_error(r, QD_EINVAL, field, "%s", why);
+    return 1;
+}
+
 /* The checks on the headers; returns MHD_YES with nothing queued when the request may go on. */
 static enum MHD_Result begin(http_req *r, const char *url, const char *method)
 {
     char allow[64];
+    enum MHD_Result ret;
+    if (ambiguous_length(r, &ret))
+        return ret;
     int rt = find_route(r, method, url, allow, sizeof allow);
     if (rt < 0 && allow[0])
         return error_body(r, QD_EMETHOD, "", "this path takes only: see the Allow header",
@@ -302,6 +506,8 @@ static int append(http_req *r, const char *data, size_t n)
         size_t cap = r->cap ? r->cap : 4096;
         while (cap < r->len + n + 1)
             cap *= 2;
+        if (cap > (size_t)HTTP_MAX_BODY + 1)
+            cap = (size_t)HTTP_MAX_BODY + 1;
         char *b = realloc(r->body, cap);
         if (!b)
             return -1;
@@ -313,8 +519,26 @@ static int append(http_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* Items of a JSON text (commas outside strings): a bound, read before parsing, on the size of
+ * the tree it would parse into. */
+static long json_items(const char *s, size_t n)
+{
+    long items = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in_string && s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            in_string = !in_string;
+        else if (!in_string && s[i] == ',')
+            items++;
+    }
+    return items;
+}
+
 static enum MHD_Result finish(http_req *r)
 {
+    track_answering(r->conn, 1);
     if (r->too_big)
         return http_error(r, QD_ETOOBIG, "", "request bodies are limited to %ld bytes",
                           HTTP_MAX_BODY);
@@ -322,6 +546,9 @@ static enum MHD_Result finish(http_req *r)
         json_error_t je;
         if (r->len == 0)
             return http_error(r, QD_EJSON, "", "the request has no body; send a JSON document");
+        if (json_items(r->body, r->len) > HTTP_MAX_JSON_ITEMS)
+            return http_error(r, QD_ETOOBIG, "", "a JSON body holds at most %d items",
+                              HTTP_MAX_JSON_ITEMS);
         r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
         if (!r->json)
             return http_error(r, QD_EJSON, "", "line %d, column %d: %s", je.line, je.column,
@@ -342,7 +569,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *r = (http_req){.conn = conn, .app = cls, .route = -1, .method = method,
                         .t0 = qtime_mono()};
         *con_cls = r;
-        return begin(r, url, method);
+        enum MHD_Result ret = begin(r, url, method);
+        if (r->status) /* refused: answering now */
+            track_answering(conn, 1);
+        return ret;
     }
     if (r->status) { /* refused already: drop the body */
         *upload_size = 0;
@@ -365,7 +595,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)cls, (void)toe;
+    track_answering(conn, 0);
     http_req *r = *con_cls;
     if (!r)
         return;
@@ -437,6 +668,15 @@ int http_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen
     return 0;
 }
 
+const char *http_route(int i, const char **pattern, int *needs_token)
+{
+    if (i < 0 || i >= N_ROUTES)
+        return NULL;
+    *pattern = ROUTES[i].pattern;
+    *needs_token = !(ROUTES[i].flags & R_PUBLIC);
+    return ROUTES[i].method;
+}
+
 metrics *http_metrics_create(void)
 {
     static const char *methods[N_ROUTES], *patterns[N_ROUTES];
@@ -457,6 +697,11 @@ int http_start(http_server **out, qd_app *app, qd_err *err)
     if (!h)
         return qd_fail(err, QD_ENOMEM, NULL, "out of memory");
     h->app = app;
+    h->request_timeout = c->request_timeout;
+    if (watchdog_start(h) < 0) {
+        free(h);
+        return qd_fail(err, QD_ENOMEM, NULL, "cannot start the HTTP watchdog thread");
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG |
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -467,8 +712,10 @@ int http_start(http_server **out, qd_app *app, qd_err *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->per_ip_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_END);
     if (!h->d) {
+        watchdog_stop(h);
         free(h);
         return qd_fail(err, QD_EIO, "listen", "cannot listen on %s (in use, or not an address "
                        "of this machine?)", c->listen);
@@ -487,6 +734,9 @@ void http_stop(http_server *h)
 {
     if (!h)
         return;
-    MHD_stop_daemon(h->d);
+    watchdog_stop(h);
+    MHD_stop_daemon(h->d); /* every connection's CLOSED notice frees its tracked entry */
+    pthread_mutex_destroy(&h->tmu);
+    pthread_cond_destroy(&h->tcv);
     free(h);
 }

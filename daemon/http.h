@@ -9,6 +9,12 @@
  * does not parse. Every answer, error or not, is JSON (event streams and artifact downloads
  * aside) and errors have the one body {"error": {"code", "message", "field"}}.
  *
+ * Hostile requests: 413 for a JSON body over HTTP_MAX_JSON_ITEMS items, and 400 with
+ * Connection: close for a request whose length is ambiguous (two Content-Lengths, a
+ * Transfer-Encoding other than one "chunked", or both headers). libmicrohttpd answers what it
+ * cannot parse (request line, Content-Length, headers over --connection-memory, HTTP/1.1
+ * without Host) with its own 4xx, not in JSON.
+ *
  * Handlers return the MHD_Result of queueing their reply; the reply helpers below queue it and
  * count it for /metrics. Ownership: a request's memory is freed when its connection is done
  * with it; http_json takes the reference it is given.
@@ -23,6 +29,9 @@
 #include "app.h"
 
 #define HTTP_MAX_BODY (1L << 20)
+/* JSON bodies may hold at most this many items (values after a comma): a 1 MiB body of tiny
+ * values would otherwise parse into a tree of tens of MiB per connection */
+#define HTTP_MAX_JSON_ITEMS 10000
 
 typedef struct http_server http_server;
 
@@ -30,6 +39,10 @@ typedef struct http_server http_server;
  * reach it. QD_EINVAL with a message otherwise. */
 int http_parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len,
                       int *loopback, qd_err *err);
+/* The route table, for suites that must cover every route: route i's method, with its path
+ * pattern in *pattern and whether it needs a token (when tokens are in use) in *needs_token;
+ * NULL past the last route. */
+const char *http_route(int i, const char **pattern, int *needs_token);
 /* Metrics with one series per route of the table. */
 metrics *http_metrics_create(void);
 /* Serves app (app->mx must be set) on app->cfg->listen. */
@@ -51,6 +64,7 @@ typedef struct http_req {
     int admin;                 /* sees and cancels every team's jobs */
     int status;                /* the status queued */
     int too_big;
+    int close;                 /* answer with Connection: close (suspect framing) */
     size_t seen;               /* body bytes received, kept or not */
     double t0;
 } http_req;

@@ -2,7 +2,8 @@
  * http_info.c: the read-only resources beside the jobs: GET /api/v1/pareto, /api/v1/models,
  * /api/v1/datasets, /healthz (no token needed: for load balancers and container health checks)
  * and /metrics (Prometheus text format: jobs by state, queue depth, workers, images/s of the
- * running jobs, then the HTTP and job-duration series of metrics.c).
+ * running jobs, then the HTTP and job-duration series of metrics.c). /metrics counts and names
+ * every team's jobs, so where tokens are in use it takes an admin token only (403 otherwise).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,9 @@ enum MHD_Result http_info_metrics(http_req *r)
 {
     int64_t counts[JS_COUNT];
     qd_err err = {0};
+    if (!r->admin) /* the gauges count every team's jobs and name the running ones */
+        return http_error(r, QD_EFORBIDDEN, "Authorization",
+                          "/metrics shows every team's jobs: it needs an admin token");
     if (store_counts(r->app->st, counts, &err) < 0)
         return http_error_from(r, &err);
     char *text = NULL;

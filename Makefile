@@ -26,7 +26,8 @@ BIN    ?= bin
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev \
                libsqlite3-dev libuv1-dev check libsubunit-dev libcurl4-openssl-dev zlib1g-dev \
-               libjs-chart.js dataset-fashion-mnist python3-torch libsystemd-dev libssl-dev wrk
+               libjs-chart.js dataset-fashion-mnist python3-torch libsystemd-dev libssl-dev wrk \
+               clang libclang-rt-dev libomp-dev
 
 CORE_SRC   = $(wildcard core/*.c)
 JOBS_SRC   = $(wildcard jobs/*.c)
@@ -93,6 +94,7 @@ deps:
 
 check: all $(TESTS)
 	@sh tests/run.sh $(TESTS)
+	$(if $(findstring -fsanitize,$(OPT)),,@$(MAKE) --no-print-directory fuzz-check)
 
 test: deps
 	@$(MAKE) --no-print-directory check

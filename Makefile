@@ -4,6 +4,7 @@
 #   make deps     install the Debian packages the build and tests need (idempotent)
 #   make test     deps + build + every Check suite (the daemon's run it on loopback)
 #   make test-daemon  only the daemon's integration suites (tests/check_daemon_*.c)
+#   make test-browser the web page in headless Chromium against a real daemon (tests/browser)
 #   make asan     the same suites under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make run      deps + build + quantd serve on 127.0.0.1:8080 with state in ./var
 #   make bench    the measured figures, each beside its peer (long: minutes)
@@ -27,7 +28,7 @@ BIN    ?= bin
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev \
                libsqlite3-dev libuv1-dev check libsubunit-dev libcurl4-openssl-dev zlib1g-dev \
                libjs-chart.js dataset-fashion-mnist python3-torch libsystemd-dev libssl-dev wrk \
-               clang libclang-rt-dev libomp-dev
+               chromium clang libclang-rt-dev libomp-dev
 
 CORE_SRC   = $(wildcard core/*.c)
 JOBS_SRC   = $(wildcard jobs/*.c)
@@ -91,10 +92,12 @@ deps:
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all installed"; fi
+	@$(MAKE) --no-print-directory deps-npm
 
 check: all $(TESTS)
 	@sh tests/run.sh $(TESTS)
 	$(if $(findstring -fsanitize,$(OPT)),,@$(MAKE) --no-print-directory fuzz-check)
+	$(if $(findstring -fsanitize,$(OPT)),,@$(MAKE) --no-print-directory test-browser)
 
 test: deps
 	@$(MAKE) --no-print-directory check

@@ -1,8 +1,9 @@
 /*
  * events.c: the event hub behind server-sent events (events.h).
  *
- * One mutex guards a list of topics, one per job that has subscribers. A topic holds a ring of
- * its last EVENTS_RING events and a condition variable its subscribers wait on. Publishing to
+ * One mutex guards a list of topics, one per job that has subscribers, and one (EVENTS_ALL) that
+ * gets a copy of every event while anyone watches all jobs. A topic holds a ring of its last
+ * EVENTS_RING events and a condition variable its subscribers wait on. Publishing to
  * a job nobody watches costs one list walk under the mutex and nothing else. A topic is freed
  * with its last subscriber.
  */
@@ -72,18 +73,26 @@ static topic *find(events *ev, const char *job)
     return NULL;
 }
 
+static void put(topic *t, uint64_t id, const char *job, const char *type, const char *data,
+                int final)
+{
+    events_msg *m = &t->ring[t->n++ % EVENTS_RING];
+    free(m->data);
+    *m = (events_msg){.id = id, .data = strdup(data), .final = final};
+    strncpy(m->job, job, sizeof m->job - 1);
+    strncpy(m->type, type, sizeof m->type - 1);
+    pthread_cond_broadcast(&t->cv);
+}
+
 void events_publish(events *ev, const char *job, const char *type, const char *data, int final)
 {
     pthread_mutex_lock(&ev->mu);
     uint64_t id = ++ev->next_id;
-    topic *t = find(ev, job);
-    if (t) {
-        events_msg *m = &t->ring[t->n++ % EVENTS_RING];
-        free(m->data);
-        *m = (events_msg){.id = id, .data = strdup(data), .final = final};
-        strncpy(m->type, type, sizeof m->type - 1);
-        pthread_cond_broadcast(&t->cv);
-    }
+    topic *t = find(ev, job), *all = find(ev, EVENTS_ALL);
+    if (t)
+        put(t, id, job, type, data, final);
+    if (all)
+        put(all, id, job, type, data, final);
     pthread_mutex_unlock(&ev->mu);
 }
 

@@ -64,6 +64,9 @@ static const route ROUTES[] = {
     {"GET", "/api/v1/datasets", http_info_datasets, 0, {0}},
     {"GET", "/healthz", http_info_health, R_PUBLIC, {0}},
     {"GET", "/metrics", http_info_metrics, 0, {0}},
+    {"GET", "/api/v1/events", http_events_all, 0, {0}},
+    {"GET", "/", http_web_asset, R_PUBLIC, {0}},
+    {"GET", "/static/{name}", http_web_asset, R_PUBLIC, {0}},
 };
 #define N_ROUTES ((int)(sizeof ROUTES / sizeof *ROUTES))
 

@@ -6,8 +6,8 @@
  * path no route has, 405 (with Allow) for a method the path does not take, 401 without a valid
  * token where tokens are needed, 413 for a body over HTTP_MAX_BODY, 415 for a JSON route's
  * body that is not application/json, 400 for unknown query parameters and for a JSON body that
- * does not parse. Every answer, error or not, is JSON (event streams and artifact downloads
- * aside) and errors have the one body {"error": {"code", "message", "field"}}.
+ * does not parse. Every answer, error or not, is JSON (event streams, artifact downloads and
+ * the web page aside) and errors have the one body {"error": {"code", "message", "field"}}.
  *
  * Hostile requests: 413 for a JSON body over HTTP_MAX_JSON_ITEMS items, and 400 with
  * Connection: close for a request whose length is ambiguous (two Content-Lengths, a
@@ -95,10 +95,12 @@ enum MHD_Result http_jobs_metrics(http_req *r);
 enum MHD_Result http_jobs_artifacts(http_req *r);
 enum MHD_Result http_jobs_artifact(http_req *r);
 enum MHD_Result http_events_stream(http_req *r);
+enum MHD_Result http_events_all(http_req *r);
 enum MHD_Result http_info_pareto(http_req *r);
 enum MHD_Result http_info_models(http_req *r);
 enum MHD_Result http_info_datasets(http_req *r);
 enum MHD_Result http_info_health(http_req *r);
 enum MHD_Result http_info_metrics(http_req *r);
+enum MHD_Result http_web_asset(http_req *r);
 
 #endif

@@ -133,6 +133,12 @@ static enum MHD_Result created(http_req *r, const store_submit_req *rq)
     char loc[64];
     snprintf(loc, sizeof loc, "/api/v1/jobs/%s", rq->id);
     struct MHD_Response *resp = http_json_text(jobview_text(&j, NULL));
+    json_t *ev = rq->replayed ? NULL : jobview_state(&j); /* for GET /api/v1/events */
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    if (text)
+        events_publish(r->app->ev, rq->id, "state", text, 0);
+    free(text);
+    json_decref(ev);
     store_job_clear(&j);
     if (resp) {
         MHD_add_response_header(resp, "Location", loc);
@@ -233,7 +239,10 @@ enum MHD_Result http_jobs_list(http_req *r)
     }
     json_t *jobs = json_array();
     for (int i = 0; i < n; i++) {
-        json_array_append_new(jobs, jobview_json(&rows[i], 0));
+        json_t *o = jobview_json(&rows[i], 0);
+        if (o)
+            json_object_set_new(o, "summary", jobview_summary(&rows[i]));
+        json_array_append_new(jobs, o);
         store_job_clear(&rows[i]);
     }
     char next[32];

@@ -64,6 +64,17 @@ char *jobview_text(const store_job *j, const json_t *extra)
     return out;
 }
 
+json_t *jobview_summary(const store_job *j)
+{
+    if (!j->has_summary)
+        return json_null();
+    json_t *o = json_pack("{s:f, s:I}", "test_accuracy", j->test_accuracy, "total_bytes",
+                          (json_int_t)j->total_bytes);
+    if (o && j->candidates > 0)
+        json_object_set_new(o, "candidates", json_integer(j->candidates));
+    return o ? o : json_null();
+}
+
 json_t *jobview_state(const store_job *j)
 {
     json_t *o = json_pack("{s:s, s:s, s:i, s:b}", "id", j->id, "state",

@@ -16,6 +16,9 @@ json_t *jobview_json(const store_job *j, int full);
 /* The full job as JSON text: jobview_json(j, 0) with the members of extra (may be NULL,
  * borrowed) and "spec" and "result" copied from the stored text without re-parsing. */
 char *jobview_text(const store_job *j, const json_t *extra);
+/* A listing's summary of the result (store_list fills it): {"test_accuracy", "total_bytes",
+ * "candidates"?}, or null when the job has no result. */
+json_t *jobview_summary(const store_job *j);
 /* {"id", "state", "attempts", "cancel_requested", "retry_at"?, "finished_at"?} */
 json_t *jobview_state(const store_job *j);
 

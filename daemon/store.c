@@ -267,10 +267,16 @@ sqlite3_stmt *store_list_stmt(conn *c, int mask)
 {
     static const char *const conds[] = {" AND team = ?1", " AND state = ?2", " AND kind = ?3",
                                         " AND name = ?4", " AND seq < ?5"};
-    char sql[512];
+    char sql[1024];
     if (c->list[mask])
         return c->list[mask];
-    snprintf(sql, sizeof sql, "SELECT " JOB_COLS " FROM jobs WHERE 1");
+    /* the summary columns after JOB_COLS: accuracy, total bytes and candidates of the result */
+    snprintf(sql, sizeof sql, "SELECT " JOB_COLS ", coalesce(json_extract(result, "
+             "'$.test_accuracy'), (SELECT max(json_extract(value, '$.test_accuracy')) FROM "
+             "json_each(result, '$.candidates'))), coalesce(json_extract(result, "
+             "'$.memory.total_bytes'), (SELECT min(json_extract(value, '$.memory.total_bytes')) "
+             "FROM json_each(result, '$.candidates'))), json_array_length(result, '$.candidates') "
+             "FROM jobs WHERE 1");
     for (int i = 0; i < 5; i++)
         if (mask & (1 << i))
             strncat(sql, conds[i], sizeof sql - strlen(sql) - 1);

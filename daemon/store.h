@@ -42,6 +42,10 @@ typedef struct store_job {
     int64_t created_at, started_at, finished_at, updated_at; /* 0 when not yet */
     int64_t not_before, deadline;                             /* 0 when none */
     char *spec, *progress, *result;                           /* JSON text or NULL */
+    /* store_list only, read from the result (a search's: the best accuracy and the smallest
+     * total bytes among its candidates); has_summary is 0 when the job has no result */
+    int has_summary, candidates;
+    double test_accuracy, total_bytes;
 } store_job;
 
 const char *store_state_name(int state);
@@ -86,7 +90,8 @@ typedef struct store_filter {
     int limit;
 } store_filter;
 
-/* Newest first, at most f->limit rows into rows (without spec and result); *n is the count. */
+/* Newest first, at most f->limit rows into rows (without spec and result, with the summary of
+ * the result); *n is the count. */
 int store_list(store *st, const store_filter *f, store_job *rows, int *n, qd_err *err);
 /* Jobs per state. */
 int store_counts(store *st, int64_t counts[JS_COUNT], qd_err *err);

@@ -95,8 +95,15 @@ int store_list(store *st, const store_filter *f, store_job *rows, int *n, qd_err
     if (s) {
         store_bind_stmt(s, "ttttzi", f->team, f->state >= 0 ? store_state_name(f->state) : NULL,
                   f->kind, f->name, f->before, (int64_t)f->limit);
-        while (*n < f->limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
-            store_read_job(s, &rows[(*n)++], 0);
+        while (*n < f->limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+            store_job *j = &rows[(*n)++];
+            store_read_job(s, j, 0);
+            j->has_summary = sqlite3_column_type(s, 18) != SQLITE_NULL ||
+                             sqlite3_column_type(s, 19) != SQLITE_NULL;
+            j->test_accuracy = sqlite3_column_double(s, 18);
+            j->total_bytes = sqlite3_column_double(s, 19);
+            j->candidates = sqlite3_column_int(s, 20);
+        }
         store_done(s);
     }
     store_reader_put(st, c);

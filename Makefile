@@ -134,7 +134,6 @@ FUZZ_OPT      = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address
                 -fno-sanitize-recover=undefined -Wno-pass-failed
 FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS  = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
-FUZZ_DAEMON   = $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ))
 .PHONY: fuzz fuzz-build fuzz-bins fuzz-check
 
 fuzz-build:
@@ -147,12 +146,10 @@ fuzz-bins: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a
 	$(CC) $(ALLCFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK) $(BUILD)/libqdjobs.a \
 	    $(BUILD)/libqdcore.a $(LDLIBS)
-# the HTTP target serves the daemon's own dispatcher and handlers: all of daemon/, with main.o's
-# main renamed (libFuzzer brings its own) and its helpers kept
-$(BUILD)/daemon/main-lib.o: $(BUILD)/daemon/main.o
-	objcopy --redefine-sym main=quantd_main $< $@
-$(BUILD)/fuzz_http: $(FUZZ_DAEMON) $(BUILD)/daemon/main-lib.o
-$(BUILD)/fuzz_http: FUZZ_LINK = $(FUZZ_DAEMON) $(BUILD)/daemon/main-lib.o
+# the HTTP target serves the daemon's own dispatcher and handlers: all of daemon/ with main()
+# renamed (libFuzzer brings its own), the $(DAEMON_LIB) archive of the reliability block below
+$(BUILD)/fuzz_http: $(BUILD)/libqdd.a
+$(BUILD)/fuzz_http: FUZZ_LINK = $(DAEMON_LIB)
 
 # every target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=300)
 fuzz: fuzz-build

@@ -827,10 +827,12 @@
       fill: false,
     });
     const data = { datasets: sets };
+    for (const d of sets) d.clip = false; /* a point at 100 % is drawn whole */
     const options = {
       animation: false,
       maintainAspectRatio: false,
       parsing: false,
+      layout: { padding: { top: 12, right: 12 } },
       interaction: { mode: "nearest", intersect: true },
       scales: {
         x: { type: "logarithmic", title: { display: true, text: axis.label }, ticks: { callback: (v) => shortTick(v, xk) } },
@@ -984,7 +986,13 @@
     return isNum(bits) ? "int" + bits : "—";
   }
 
-  function renderLayers(layers) {
+  /* ptq: the result's per-layer errors, shown as two more columns */
+  function renderLayers(layers, ptq) {
+    const errs = new Map(((ptq && ptq.layers) || []).map((p) => [p.name, p]));
+    const head = $("#layers-table thead tr");
+    $$(".ptq-col", head).forEach((c) => c.remove());
+    if (errs.size)
+      head.append(el("th", { scope: "col", class: "num ptq-col" }, "weight error (PTQ)"), el("th", { scope: "col", class: "ptq-col" }, "residual"));
     $("#layers-table tbody").replaceChildren(
       ...(layers || []).map((l) =>
         el(
@@ -996,10 +1004,20 @@
           el("td", { class: "num" }, fmtCount(l.macs)),
           el("td", null, layerBits(l, "w") + (l.per_channel ? ", per channel" : "")),
           el("td", null, layerBits(l, "a")),
-          el("td", { class: "num" }, fmtBytes(l.weight_bytes))
+          el("td", { class: "num" }, fmtBytes(l.weight_bytes)),
+          errs.size ? ptqCells(errs.get(l.name)) : null
         )
       )
     );
+  }
+
+  function ptqCells(p) {
+    if (!p) return [el("td", null, ""), el("td", null, "")];
+    const e = isNum(p.weight_rel_error_final) ? p.weight_rel_error_final : p.weight_rel_error;
+    return [
+      el("td", { class: "num", title: "relative MSE of the quantized weights" + (p.residual ? " (before the residual: " + fmtNum(p.weight_rel_error, 5) + ")" : "") }, fmtNum(e, 5)),
+      el("td", null, p.residual ? "yes" : ""),
+    ];
   }
 
   function candidateConfig(c) {
@@ -1029,7 +1047,7 @@
     if (isNum(shown.bitops)) fact(dl, "BitOPs", fmtCount(shown.bitops));
     if (isNum(r.params)) fact(dl, "parameters", fmtCount(r.params));
     if (isNum(r.seconds)) fact(dl, "time", fmtDuration(r.seconds));
-    if (isNum(r.train_images_per_second)) fact(dl, "training speed", fmtCount(r.train_images_per_second) + " images/s");
+    if (isNum(r.train_images_per_second) && r.train_images_per_second > 0) fact(dl, "training speed", fmtCount(r.train_images_per_second) + " images/s");
     if (r.adaqat && isNum(r.adaqat.mean_w_bits))
       fact(dl, "AdaQAT final bits", "w " + fmtNum(r.adaqat.mean_w_bits, 2) + ", a " + fmtNum(r.adaqat.mean_a_bits, 2));
     if (isNum(r.size_bytes)) fact(dl, "file size", fmtBytes(r.size_bytes));
@@ -1074,7 +1092,7 @@
     } else if (j.kind === "train") {
       box.append(el("p", null, el("a", { href: "#/submit?tpl=search&base=" + j.id }, "Search bit-widths from this model"), " · ", el("a", { href: "#/submit?tpl=export&job=" + j.id }, "Export it")));
     }
-    renderLayers(shown.layers);
+    renderLayers(shown.layers, pick ? null : r.ptq);
   }
 
   async function loadArtifacts(id) {
@@ -1144,9 +1162,11 @@
     }
   }
 
-  function series(label, color, get, dashed) {
+  /* dash: undefined (solid), "dash" or "dot" */
+  function series(label, color, get, dash) {
     const data = epochs.filter((e) => isNum(get(e))).map((e) => ({ x: e.epoch, y: get(e) }));
-    return { label, data, borderColor: color, backgroundColor: color, borderDash: dashed ? [5, 4] : undefined, pointRadius: 3, borderWidth: 2 };
+    const borderDash = dash === "dash" ? [6, 4] : dash === "dot" ? [2, 3] : undefined;
+    return { label, data, borderColor: color, backgroundColor: color, borderDash, pointRadius: dash ? 2 : 3, borderWidth: dash ? 1.5 : 2.5 };
   }
 
   function renderCurves() {
@@ -1159,22 +1179,22 @@
     const bits = epochs.some((e) => isNum(e.mean_w_bits) || Array.isArray(e.n_w));
     $("#job-bits").hidden = !bits;
     if (!bits) return;
+    /* solid: the mean integer bits in use; per layer (one colour each) the learned real-valued
+     * widths, dashed for weights and dotted for activations */
     const sets = [
-      series("weights: mean bits used", "#1d4e89", (e) => e.mean_w_bits),
-      series("activations: mean bits used", "#d1495b", (e) => e.mean_a_bits),
+      series("weights: mean bits", "#1b1f24", (e) => e.mean_w_bits),
+      series("activations: mean bits", "#8d6a4f", (e) => e.mean_a_bits),
     ];
-    const nw = epochs.find((e) => Array.isArray(e.n_w));
-    if (nw) {
-      const names = ((current && current.result && current.result.layers) || []).map((l) => l.name);
-      const perLayer = nw.n_w.length > 1;
-      nw.n_w.forEach((_, k) =>
-        sets.push(series("n_w " + (perLayer ? names[k] || k : "(network)"), PALETTE[(2 + k) % PALETTE.length], (e) => (Array.isArray(e.n_w) ? e.n_w[k] : null), true))
+    const names = ((current && current.result && current.result.layers) || []).map((l) => l.name);
+    for (const [key, what, dash] of [["n_w", "weights", "dash"], ["n_a", "activations", "dot"]]) {
+      const first = epochs.find((e) => Array.isArray(e[key]));
+      if (!first) continue;
+      const perLayer = first[key].length > 1;
+      first[key].forEach((_, k) =>
+        sets.push(
+          series(what + " " + (perLayer ? names[k] || "layer " + k : "(network)") + ", learned", PALETTE[k % PALETTE.length], (e) => (Array.isArray(e[key]) ? e[key][k] : null), dash)
+        )
       );
-      const na = epochs.find((e) => Array.isArray(e.n_a));
-      if (na)
-        na.n_a.forEach((_, k) =>
-          sets.push(series("n_a " + (na.n_a.length > 1 ? names[k] || k : "(network)"), PALETTE[(6 + k) % PALETTE.length], (e) => (Array.isArray(e.n_a) ? e.n_a[k] : null), true))
-        );
     }
     lineChart("bits", "#bits-chart", sets, "bits");
   }
@@ -1359,12 +1379,12 @@
         if (v !== undefined) i.value = String(v);
       } else i.value = v === undefined ? "" : String(v);
     }
-    /* sensible data set and model: the example's, or the first available */
+    /* sensible data set and model: the example's (a base job's come later, in route) */
     const ds = $("#f-dataset");
     if (!ds.value && ds.options.length) ds.value = ds.options[0].value;
-    if ($$("option", ds).some((o) => o.value === exampleDataset()) && !prefill) ds.value = exampleDataset();
+    if ($$("option", ds).some((o) => o.value === exampleDataset())) ds.value = exampleDataset();
     const md = $("#f-model");
-    if ($$("option", md).some((o) => o.value === "mlp") && !prefill) md.value = "mlp";
+    if ($$("option", md).some((o) => o.value === "mlp")) md.value = "mlp";
     /* Fashion-MNIST in full takes minutes per epoch here: a subset to start with */
     if (t.kind !== "export" && ds.value === "fashion-mnist") {
       if (!$("#f-sub-train").value) $("#f-sub-train").value = "10000";
@@ -1493,8 +1513,19 @@
       if (q.get("job")) pre.job = ["#e-job", q.get("job")];
       if (q.get("candidate")) pre.cand = ["#e-cand", q.get("candidate")];
       if (q.get("base")) pre.base = ["#s-base", q.get("base")];
-      Promise.all([catalog(), fillJobSelects()]).then(() => {
+      Promise.all([catalog(), fillJobSelects()]).then(async () => {
         if (q.get("tpl") || prev !== "submit") chooseTemplate(q.get("tpl") || tpl, pre);
+        /* a search from a model, or a fine-tune: the same data set and model as that job */
+        const from = q.get("base");
+        if (!from) return;
+        const j = await api("/api/v1/jobs/" + from).catch(() => null);
+        if (!j || !j.spec) return;
+        if (j.spec.dataset) setSelect("#f-dataset", j.spec.dataset);
+        if (j.spec.model) setSelect("#f-model", j.spec.model);
+        const sub = j.spec.subset || {};
+        $("#f-sub-train").value = isNum(sub.train) ? String(sub.train) : "";
+        $("#f-sub-test").value = isNum(sub.test) ? String(sub.test) : "";
+        updatePreview();
       });
     } else {
       view = "overview";

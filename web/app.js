@@ -532,9 +532,13 @@
     return datasets.some((d) => d.name === "fashion-mnist") ? "fashion-mnist" : "synthetic";
   }
 
+  let exampleStarted = false; /* this visit ran the example: its messages stay in view */
+
   function renderWelcome() {
     const pending = store(EXAMPLE_KEY);
-    $("#welcome").hidden = !(daemonEmpty || pending);
+    $("#welcome").hidden = !(daemonEmpty || pending || exampleStarted);
+    $("#example-hide").hidden = daemonEmpty;
+    $("#welcome-empty").hidden = !daemonEmpty;
     const ds = exampleDataset();
     $("#example-what").textContent =
       ds === "fashion-mnist"
@@ -561,6 +565,7 @@
   }
 
   async function exampleRun() {
+    exampleStarted = true;
     const btn = $("#example-run");
     btn.disabled = true;
     const ds = exampleDataset();
@@ -1586,6 +1591,10 @@
     initJob();
     initSubmit();
     $("#example-run").addEventListener("click", exampleRun);
+    $("#example-hide").addEventListener("click", () => {
+      exampleStarted = false;
+      $("#welcome").hidden = true;
+    });
     window.addEventListener("hashchange", route);
     route();
     runEvents();

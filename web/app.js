@@ -495,8 +495,8 @@
     if (s) {
       const search = isNum(s.candidates);
       acc = (search ? "best " : "") + fmtPct(s.test_accuracy);
-      mem = (search ? "from " : "") + fmtBytes(s.total_bytes);
-      if (search) accTitle = s.candidates + " candidates";
+      mem = fmtBytes(s.total_bytes);
+      if (search) accTitle = "the best of " + s.candidates + " candidates";
     } else if (j.state === "running" && j.progress && isNum(j.progress.test_accuracy)) {
       acc = fmtPct(j.progress.test_accuracy);
       accTitle = "last epoch so far";
@@ -1025,7 +1025,9 @@
     ];
   }
 
+  /* A candidate's configuration: the search's label ("w:int4 a:int8"), else its bits. */
   function candidateConfig(c) {
+    if (c.label) return c.label;
     if (c.name) return c.name;
     const ls = (c.layers || []).filter((l) => isNum(l.w_bits));
     if (!ls.length) return "—";
@@ -1034,70 +1036,114 @@
     return "w" + (w.length === 1 ? w[0] : ls.map((l) => l.w_bits).join("/")) + " a" + (a.length === 1 ? a[0] : ls.map((l) => l.a_bits).join("/"));
   }
 
+  /* accuracy, memory and cost of a train result or of a search's candidate */
+  function modelFacts(dl, m, accLabel) {
+    if (isNum(m.test_accuracy)) fact(dl, accLabel || "test accuracy", fmtPct(m.test_accuracy));
+    if (isNum(m.test_loss)) fact(dl, "test loss", fmtNum(m.test_loss));
+    if (m.format) fact(dl, "format", m.format);
+    if (m.memory) {
+      fact(dl, "weights", fmtBytes(m.memory.weight_bytes));
+      fact(dl, "activations", fmtBytes(m.memory.activation_bytes));
+      fact(dl, "total memory", fmtBytes(m.memory.total_bytes));
+    }
+    if (isNum(m.bitops)) fact(dl, "BitOPs", fmtCount(m.bitops));
+  }
+
+  function jobLink(id, text) {
+    return el("a", { href: "#/jobs/" + id }, text || id);
+  }
+
   function renderResult(j, r) {
     const dl = $("#result-facts");
     dl.replaceChildren();
-    const cands = Array.isArray(r.candidates) ? r.candidates : null;
-    const want = Number(new URLSearchParams((location.hash.split("?")[1] || "")).get("candidate"));
-    const pick = cands && cands.length ? cands[isNum(want) && want >= 0 && want < cands.length ? want : 0] : null;
-    const shown = pick || r;
+    const box = $("#job-candidates");
+    box.replaceChildren();
+    $("#layers-box").hidden = false;
+    if (j.kind === "search" || Array.isArray(r.candidates)) return renderSearch(j, r, dl, box);
+    if (j.kind === "export") return renderExport(j, r, dl, box);
     if (r.method) fact(dl, "method", r.method);
-    if (isNum(shown.test_accuracy)) fact(dl, pick ? "accuracy (candidate)" : "test accuracy", fmtPct(shown.test_accuracy));
-    if (isNum(shown.test_loss)) fact(dl, "test loss", fmtNum(shown.test_loss));
-    if (shown.memory) {
-      fact(dl, "weights", fmtBytes(shown.memory.weight_bytes));
-      fact(dl, "activations", fmtBytes(shown.memory.activation_bytes));
-      fact(dl, "total memory", fmtBytes(shown.memory.total_bytes));
-    }
-    if (isNum(shown.bitops)) fact(dl, "BitOPs", fmtCount(shown.bitops));
+    modelFacts(dl, r);
     if (isNum(r.params)) fact(dl, "parameters", fmtCount(r.params));
     if (isNum(r.seconds)) fact(dl, "time", fmtDuration(r.seconds));
     if (isNum(r.train_images_per_second) && r.train_images_per_second > 0) fact(dl, "training speed", fmtCount(r.train_images_per_second) + " images/s");
     if (r.adaqat && isNum(r.adaqat.mean_w_bits))
       fact(dl, "AdaQAT final bits", "w " + fmtNum(r.adaqat.mean_w_bits, 2) + ", a " + fmtNum(r.adaqat.mean_a_bits, 2));
-    if (isNum(r.size_bytes)) fact(dl, "file size", fmtBytes(r.size_bytes));
+    if (j.kind === "train")
+      box.append(el("p", null, el("a", { href: "#/submit?tpl=search&base=" + j.id }, "Search bit-widths from this model"), " · ", el("a", { href: "#/submit?tpl=export&job=" + j.id }, "Export it")));
+    renderLayers(r.layers, r.ptq);
+  }
 
-    const box = $("#job-candidates");
-    box.replaceChildren();
-    if (cands) {
-      const front = new Set(r.front || []);
-      box.append(
-        el("h3", null, "Candidates (" + cands.length + ", " + front.size + " on the front)"),
+  /* A search: its candidates (the one in the URL's ?candidate=, else the best, in detail). */
+  function renderSearch(j, r, dl, box) {
+    const cands = r.candidates || [];
+    const front = new Set(r.front || []);
+    const want = new URLSearchParams(location.hash.split("?")[1] || "").get("candidate");
+    const k = want !== null && /^\d+$/.test(want) && Number(want) < cands.length ? Number(want) : isNum(r.best) ? r.best : 0;
+    const pick = cands[k];
+    if (r.method) fact(dl, "method", r.method);
+    fact(dl, "candidates", (isNum(r.done) ? r.done : cands.length) + (isNum(r.total) ? " of " + r.total : "") + ", " + front.size + " on the front");
+    if (r.base && r.base.job) fact(dl, "base model", jobLink(r.base.job));
+    if (isNum(r.finetune_epochs)) fact(dl, "fine-tuning", r.finetune_epochs ? r.finetune_epochs + " epoch" + (r.finetune_epochs > 1 ? "s" : "") + " per candidate" : "none (PTQ)");
+    if (isNum(r.seconds)) fact(dl, "time", fmtDuration(r.seconds));
+    if (pick) {
+      const sub = el("dl", { class: "facts" });
+      modelFacts(sub, pick);
+      box.append(el("h3", null, "Candidate " + k + (k === r.best ? " (the best)" : "") + ": " + candidateConfig(pick)), sub,
+        el("p", null, el("a", { href: "#/submit?tpl=export&job=" + j.id + "&candidate=" + k }, "Export this candidate")));
+    }
+    box.append(
+      el("h3", null, "Candidates"),
+      el(
+        "div",
+        { class: "table-wrap" },
         el(
-          "div",
-          { class: "table-wrap" },
+          "table",
+          { id: "cand-table" },
+          el("caption", { class: "sr-only" }, "The search's candidates; bold: on the Pareto front"),
+          el("thead", null, el("tr", null, ["#", "configuration", "format", "accuracy", "memory", "BitOPs", "front", ""].map((h, i) => el("th", { scope: "col", class: i >= 3 && i <= 5 ? "num" : null }, h)))),
           el(
-            "table",
-            { id: "cand-table" },
-            el(
-              "thead",
-              null,
-              el("tr", null, ["#", "configuration", "accuracy", "memory", "BitOPs", "front", ""].map((h, k) => el("th", { scope: "col", class: k >= 2 && k <= 4 ? "num" : null }, h)))
-            ),
-            el(
-              "tbody",
-              null,
-              cands.map((c, i) =>
-                el(
-                  "tr",
-                  { class: front.has(i) ? "front" : null },
-                  el("td", null, String(i)),
-                  el("td", null, el("a", { href: "#/jobs/" + j.id + "?candidate=" + i, "aria-current": c === pick ? "true" : null }, candidateConfig(c))),
-                  el("td", { class: "num" }, fmtPct(c.test_accuracy)),
-                  el("td", { class: "num" }, fmtBytes(c.memory && c.memory.total_bytes)),
-                  el("td", { class: "num" }, fmtCount(c.bitops)),
-                  el("td", null, front.has(i) ? "yes" : ""),
-                  el("td", null, el("a", { href: "#/submit?tpl=export&job=" + j.id + "&candidate=" + i }, "export"))
-                )
+            "tbody",
+            null,
+            cands.map((c, i) =>
+              el(
+                "tr",
+                { class: front.has(i) ? "front" : null },
+                el("td", null, String(i)),
+                el("td", null, el("a", { href: "#/jobs/" + j.id + "?candidate=" + i, "aria-current": i === k ? "true" : null }, candidateConfig(c))),
+                el("td", null, c.format || "—"),
+                el("td", { class: "num" }, fmtPct(c.test_accuracy)),
+                el("td", { class: "num" }, fmtBytes(c.memory && c.memory.total_bytes)),
+                el("td", { class: "num" }, fmtCount(c.bitops)),
+                el("td", null, front.has(i) ? "yes" : ""),
+                el("td", null, el("a", { href: "#/submit?tpl=export&job=" + j.id + "&candidate=" + i }, "export"))
               )
             )
           )
         )
-      );
-    } else if (j.kind === "train") {
-      box.append(el("p", null, el("a", { href: "#/submit?tpl=search&base=" + j.id }, "Search bit-widths from this model"), " · ", el("a", { href: "#/submit?tpl=export&job=" + j.id }, "Export it")));
-    }
-    renderLayers(shown.layers, pick ? null : r.ptq);
+      )
+    );
+    renderLayers(pick ? pick.layers : r.layers, null);
+  }
+
+  /* An export: the file, how well the exported model agrees with its source, its size. */
+  function renderExport(j, r, dl, box) {
+    if (r.format) fact(dl, "format", r.format);
+    if (r.source && r.source.job)
+      fact(dl, "from", el("span", null, jobLink(r.source.job), isNum(r.source.candidate) ? ", candidate " + r.source.candidate : ""));
+    if (isNum(r.test_accuracy)) fact(dl, "accuracy, exported", fmtPct(r.test_accuracy));
+    if (isNum(r.source_test_accuracy)) fact(dl, "accuracy, source model", fmtPct(r.source_test_accuracy));
+    const c = r.comparison || {};
+    if (isNum(c.agreement)) fact(dl, "same predictions", fmtPct(c.agreement) + (isNum(c.images) ? " of " + c.images + " images" : ""));
+    if (isNum(c.max_logit_diff)) fact(dl, "largest logit difference", fmtNum(c.max_logit_diff, 5));
+    const z = r.sizes || {};
+    if (isNum(z.qmodel_bytes)) fact(dl, "packed model", fmtBytes(z.qmodel_bytes));
+    if (isNum(z.compression)) fact(dl, "compression vs float", z.compression.toFixed(1) + "×");
+    const rt = r.runtime || {};
+    if (isNum(rt.images_per_second)) fact(dl, "runtime speed", fmtCount(rt.images_per_second) + " images/s");
+    const files = r.files || [];
+    if (files.length) box.append(el("p", null, "Files: " + files.map((f) => f.name + (isNum(f.bytes) ? " (" + fmtBytes(f.bytes) + ")" : "")).join(", ") + ": see Artifacts below."));
+    if (Array.isArray(r.layers) && r.layers.length) renderLayers(r.layers, null);
+    else $("#layers-box").hidden = true;
   }
 
   async function loadArtifacts(id) {
@@ -1275,8 +1321,8 @@
     },
     export: {
       kind: "export",
-      help: "Export a finished model (or a search's candidate) as a file: qmodel (quantd's packed format), C source or ONNX.",
-      values: { format: "qmodel", candidate: "" },
+      help: "Export a finished model (or a search's candidate) as a file: qmodel (quantd's packed integer format), C source with a runtime, or ONNX. The result compares the exported model's predictions with the source's.",
+      values: { format: "qmodel", candidate: "", name: "export" },
     },
   };
 

@@ -372,7 +372,12 @@
         renderJobRow(row);
       }
       if (id === jobId && view === "job") renderJobProgress(Object.assign({}, d));
+    } else if (type === "partial") {
+      /* a search's candidates so far: its points may be on the plot already */
+      reloadParetoSoon();
+      if (id === jobId) reloadJobSoon();
     } else if (type === "epoch") {
+      if (isNum(d.candidate)) reloadParetoSoon(); /* a search moved on: see above */
       if (id === jobId && view === "job" && current) {
         delete d.job;
         epochs = epochs.filter((e) => e.epoch !== d.epoch).concat([d]);
@@ -1190,20 +1195,17 @@
 
   function lineChart(key, canvas, datasets, yTitle, extra) {
     const data = { datasets };
-    const options = Object.assign(
-      {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: false,
-        interaction: { mode: "index", intersect: false },
-        scales: {
-          x: { type: "linear", title: { display: true, text: "epoch" }, ticks: { precision: 0 } },
-          y: { title: { display: true, text: yTitle } },
-        },
-        plugins: { legend: { position: "bottom" } },
+    const options = {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: false,
+      interaction: { mode: "index", intersect: false },
+      scales: {
+        x: (extra && extra.scales && extra.scales.x) || { type: "linear", title: { display: true, text: "epoch" }, ticks: { precision: 0 } },
+        y: { title: { display: true, text: yTitle } },
       },
-      extra || {}
-    );
+      plugins: { legend: { position: "bottom" } },
+    };
     if (charts[key]) {
       charts[key].data = data;
       charts[key].options = options;
@@ -1225,8 +1227,11 @@
     const has = epochs.length > 0;
     $("#job-curves").hidden = !has;
     if (!has || !window.Chart) return;
-    lineChart("loss", "#loss-chart", [series("train loss", "#1d4e89", (e) => e.train_loss), series("test loss", "#d1495b", (e) => e.test_loss)], "loss");
-    lineChart("acc", "#acc-chart", [series("test accuracy", "#2a9d8f", (e) => (isNum(e.test_accuracy) ? 100 * e.test_accuracy : null))], "test accuracy (%)");
+    /* a search's epochs are its candidates' one after another */
+    const xTitle = epochs.some((e) => isNum(e.candidate)) ? "epoch (the candidates one after another)" : "epoch";
+    const x = { scales: { x: { type: "linear", title: { display: true, text: xTitle }, ticks: { precision: 0 } } } };
+    lineChart("loss", "#loss-chart", [series("train loss", "#1d4e89", (e) => e.train_loss), series("test loss", "#d1495b", (e) => e.test_loss)], "loss", x);
+    lineChart("acc", "#acc-chart", [series("test accuracy", "#2a9d8f", (e) => (isNum(e.test_accuracy) ? 100 * e.test_accuracy : null))], "test accuracy (%)", x);
     const bits = epochs.some((e) => isNum(e.mean_w_bits) || Array.isArray(e.n_w));
     $("#job-bits").hidden = !bits;
     if (!bits) return;

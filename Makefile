@@ -6,6 +6,9 @@
 #   make test-daemon  only the daemon's integration suites (tests/check_daemon_*.c)
 #   make test-browser the web page in headless Chromium against a real daemon (tests/browser)
 #   make asan     the same suites under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make tsan     the daemon, worker and threaded-training suites under ThreadSanitizer
+#   make fuzz     each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60); make check runs
+#                 them for a few seconds after replaying their seed corpora
 #   make run      deps + build + quantd serve on 127.0.0.1:8080 with state in ./var
 #   make bench    the measured figures, each beside its peer (long: minutes)
 
@@ -158,6 +161,33 @@ fuzz: fuzz-build
 # part of make check: the seed corpora (with every past crash) replayed, then FUZZ_QUICK seconds each
 fuzz-check: fuzz-build
 	@sh tests/fuzz/run.sh --check $(BUILD)/fuzz $(FUZZ_QUICK) $(FUZZ_TARGETS)
+
+# ---- ThreadSanitizer: the daemon (HTTP threads, workers, store, events) and threaded training ----
+# clang, for libomp and its Archer tool (OMP_TOOL_LIBRARIES), which tells TSan about OpenMP's
+# barriers and joins; libomp's own internals are not instrumented and are ignored
+# (ignore_noninstrumented_modules, as Archer asks). OpenBLAS runs one thread
+# (OPENBLAS_NUM_THREADS=1): its pool hands work over by spinning on plain memory, which TSan
+# cannot see and would report as races; the threads quantd makes itself are all tested.
+# Reports go to $(BUILD)/tsan/ (the daemons' too) and any report fails the run.
+TSAN_CC      ?= clang
+ARCHER        = $(firstword $(wildcard /usr/lib/llvm-*/lib/libarcher.so))
+TSAN_SUITES   = $(filter $(BUILD)/tests/check_daemon%,$(TESTS)) \
+                $(filter $(BUILD)/tests/check_layers $(BUILD)/tests/check_train,$(TESTS))
+.PHONY: tsan tsan-run
+tsan:
+	@command -v $(TSAN_CC) >/dev/null || { echo "tsan: $(TSAN_CC) not found (make deps installs clang)"; exit 1; }
+	@CK_TIMEOUT_MULTIPLIER=20 $(MAKE) --no-print-directory BUILD=build-tsan BIN=bin-tsan \
+	    CC=$(TSAN_CC) OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=thread -Wno-pass-failed" tsan-run
+
+tsan-run: all $(TSAN_SUITES)
+	@rm -rf $(BUILD)/tsan && mkdir -p $(BUILD)/tsan
+	@OPENBLAS_NUM_THREADS=1 OMP_TOOL_LIBRARIES=$(ARCHER) \
+	 TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp log_path=$(CURDIR)/$(BUILD)/tsan/report \
+	 ignore_noninstrumented_modules=1" \
+	 sh tests/run.sh $(TSAN_SUITES); rc=$$?; \
+	 n=$$(cat $(BUILD)/tsan/report.* 2>/dev/null | grep -c '^WARNING: ThreadSanitizer'); \
+	 echo "tsan: $$n reports$$([ $$n -gt 0 ] && echo " (in $(BUILD)/tsan/)")"; \
+	 [ $$rc -eq 0 ] && [ $$n -eq 0 ]
 
 clean:
 	rm -rf build build-asan bin bin-asan

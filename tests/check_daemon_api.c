@@ -191,8 +191,9 @@ static size_t on_chunk(char *p, size_t size, size_t n, void *ctx)
     stream *s = ctx;
     s->text = realloc(s->text, s->len + size * n + 1);
     memcpy(s->text + s->len, p, size * n);
-    s->len += size * n;
-    s->text[s->len] = '\0';
+    s->text[s->len + size * n] = '\0';
+    /* the test's thread polls len: published last, with release order */
+    __atomic_store_n(&s->len, s->len + size * n, __ATOMIC_RELEASE);
     return size * n;
 }
 

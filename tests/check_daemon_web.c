@@ -425,7 +425,7 @@ static void make_token(const char *team, int admin, char tok[64])
                           admin ? "--admin" : NULL, NULL};
     ck_assert_int_eq(dt_quantd(out, sizeof out, args), 0);
     ck_assert_int_eq(strlen(out), 52);
-    snprintf(tok, 64, "%s", out);
+    snprintf(tok, 64, "%.63s", out);
 }
 
 START_TEST(with_tokens_the_page_loads_and_a_team_sees_its_own_events)

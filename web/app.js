@@ -1204,7 +1204,7 @@
         x: (extra && extra.scales && extra.scales.x) || { type: "linear", title: { display: true, text: "epoch" }, ticks: { precision: 0 } },
         y: { title: { display: true, text: yTitle } },
       },
-      plugins: { legend: { position: "bottom" } },
+      plugins: { legend: (extra && extra.legend) || { position: "bottom" } },
     };
     if (charts[key]) {
       charts[key].data = data;
@@ -1252,7 +1252,7 @@
         )
       );
     }
-    lineChart("bits", "#bits-chart", sets, "bits");
+    lineChart("bits", "#bits-chart", sets, "bits", { legend: { position: "bottom", labels: { boxWidth: 18, font: { size: 11 } } } });
   }
 
   function initJob() {

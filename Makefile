@@ -237,4 +237,10 @@ $(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: $(DAEMON_LIB
 $(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: \
     private LDLIBS := $(DAEMON_LIB) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS)
 
+# ---- search: uniform and sensitivity searches on Fashion-MNIST cnn-s (bench/search.sh) ----
+# From bench-accuracy's float model (or FLOAT=path/model.qdc); long: about 45 minutes on 2 cores.
+.PHONY: bench-search
+bench-search: deps all
+	QUANTD=$(BIN)/quantd sh bench/search.sh
+
 -include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

@@ -1,6 +1,8 @@
 /*
  * cost.c: memory and BitOPs of a model under a bit-width assignment, as defined in cost.h.
- * Used for every result, by AdaQAT's cost gradient and by the search's knapsack.
+ * Used for every result, by AdaQAT's cost gradient and by the search's knapsack (whose
+ * per-layer costs come from cost_eval and cost_activation_bytes, so they add up to the same
+ * figures a result reports).
  */
 #include "cost.h"
 
@@ -43,10 +45,15 @@ void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bi
     for (int ci = 0; ci < c->n; ci++) {
         const layer_cost *lc = &c->layers[ci];
         int next = ci + 1 < c->n ? c->layers[ci + 1].a_bits : 32;
-        long bytes = (lc->in_elems * lc->a_bits + lc->out_elems * next + 7) / 8;
+        long bytes = cost_activation_bytes(lc->in_elems, lc->a_bits, lc->out_elems, next);
         c->activation_bytes = bytes > c->activation_bytes ? bytes : c->activation_bytes;
     }
     c->total_bytes = c->weight_bytes + c->activation_bytes;
+}
+
+long cost_activation_bytes(long in_elems, int a_bits, long out_elems, int a_next)
+{
+    return (in_elems * a_bits + out_elems * a_next + 7) / 8;
 }
 
 void cost_of_model(model_cost *c, const model *m)

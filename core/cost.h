@@ -36,5 +36,9 @@ void cost_eval(model_cost *c, const model *m, const int *w_bits, const int *a_bi
                const int *per_channel, const int *res_bits);
 /* Cost of the model with its current quantizers. */
 void cost_of_model(model_cost *c, const model *m);
+/* One compute layer's working set: ceil((in_elems * a_bits + out_elems * a_next) / 8), where
+ * a_next is the next compute layer's input bits (32 after the last); activation bytes are the
+ * maximum of this over the layers. */
+long cost_activation_bytes(long in_elems, int a_bits, long out_elems, int a_next);
 
 #endif

@@ -109,7 +109,8 @@ static int extend(ks_dp *d, const ks_state *s, long si, int g, int i)
 /* Sorts the candidates and appends the Pareto list of each link to the arena. */
 static int keep_front(ks_dp *d)
 {
-    qsort(d->cand, (size_t)d->n_cand, sizeof *d->cand, cmp_state);
+    if (d->n_cand > 1) /* qsort of zero items may not be given the NULL array */
+        qsort(d->cand, (size_t)d->n_cand, sizeof *d->cand, cmp_state);
     long start = d->n_arena;
     double best = 0.0;
     for (long k = 0; k < d->n_cand; k++) {

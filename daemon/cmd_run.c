@@ -3,11 +3,13 @@
  *
  * The job's directory is STATE/runs/<hash of the spec text>, so running the same spec again
  * after a crash or Ctrl-C resumes from its last epoch checkpoint (--fresh starts over).
- * Progress goes to stderr (one line per epoch; a live status line when stderr is a terminal);
+ * Progress goes to stderr (one line per epoch, and per finished candidate of a search; a live
+ * status line when stderr is a terminal);
  * the result JSON goes to stdout. init.job names a job of the daemon (STATE/jobs/ID) or an
  * earlier foreground run (STATE/runs/ID).
  */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -66,6 +68,25 @@ static void run_epoch(void *vctx, const json_t *e, int epoch, int epochs)
     fputc('\n', stderr);
 }
 
+/* A search's finished candidate: one line with its configuration and figures. */
+static void run_partial(void *vctx, const json_t *p)
+{
+    run_ctx *c = vctx;
+    json_t *cands = json_object_get(p, "candidates");
+    json_t *last = json_array_get(cands, json_array_size(cands) - 1);
+    json_t *mem = json_object_get(last, "memory");
+    fprintf(stderr, "%scandidate %d/%d  %-20s  test_acc %.4f  total %lld B  weights %lld B  "
+                    "bitops %.4g  %.1f s\n",
+            c->tty ? "\r\033[K" : "", (int)json_integer_value(json_object_get(p, "done")),
+            (int)json_integer_value(json_object_get(p, "total")),
+            json_string_value(json_object_get(last, "label")),
+            json_number_value(json_object_get(last, "test_accuracy")),
+            (long long)json_integer_value(json_object_get(mem, "total_bytes")),
+            (long long)json_integer_value(json_object_get(mem, "weight_bytes")),
+            json_number_value(json_object_get(last, "bitops")),
+            json_number_value(json_object_get(last, "seconds")));
+}
+
 static void run_progress(void *vctx, double fraction, const char *status)
 {
     run_ctx *c = vctx;
@@ -91,10 +112,29 @@ static const char RUN_USAGE[] =
     "  --threads N      threads for this job (default: all cores)\n"
     "  --datasets DIRS  extra data set directories, colon-separated\n"
     "  --models DIRS    extra model directories, colon-separated\n"
-    "  --fresh          ignore an earlier checkpoint of the same spec and start over\n"
+    "  --fresh          ignore an earlier checkpoint of the same spec and start over (a\n"
+    "                   search also forgets its plan and finished candidates)\n"
     "  -h, --help       this help\n"
     "\n"
     "Exit status: 0 the job succeeded, 1 it failed, 2 usage error, 130 interrupted.\n";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* --fresh: the run's checkpoint and, for a search, its plan and candidates. */
+static void forget(const char *dir)
+{
+    static const char *const names[] = {JOB_CHECKPOINT, "plan.json", "candidates", NULL};
+    char path[4200];
+    for (int i = 0; names[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+            fprintf(stderr, "quantd run: cannot remove %s: %s\n", path, strerror(errno));
+    }
+}
 
 static int run_job(const char *text, size_t len, const cli_opts *o, int fresh)
 {
@@ -109,17 +149,14 @@ static int run_job(const char *text, size_t len, const cli_opts *o, int fresh)
              (unsigned long long)fnv1a(text, len));
     if ((rc = cli_mkdirs(dir, &err)) < 0)
         goto out;
-    if (fresh) {
-        char ck[4200];
-        snprintf(ck, sizeof ck, "%s/%s", dir, JOB_CHECKPOINT);
-        unlink(ck);
-    }
+    if (fresh)
+        forget(dir);
     fprintf(stderr, "quantd run: job directory %s\n", dir);
     run_ctx ctx = {.state = o->state, .tty = isatty(2)};
     job_env env = {.dir = dir, .datasets = o->datasets, .models = o->models,
                    .nthreads = o->threads, .ctx = &ctx, .resolve_job = run_resolve,
                    .on_epoch = run_epoch, .on_progress = run_progress,
-                   .cancelled = run_cancelled};
+                   .cancelled = run_cancelled, .on_partial = run_partial};
     rc = job_run(spec, &env, &result, &err);
     if (rc == 0) {
         json_dumpf(result, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(8));

@@ -59,7 +59,7 @@ static const route ROUTES[] = {
     {"GET", "/api/v1/jobs/{id}/metrics", http_jobs_metrics, 0, {0}},
     {"GET", "/api/v1/jobs/{id}/artifacts", http_jobs_artifacts, 0, {0}},
     {"GET", "/api/v1/jobs/{id}/artifacts/{name}", http_jobs_artifact, 0, {0}},
-    {"GET", "/api/v1/pareto", http_info_pareto, 0, {"dataset", "model", "team"}},
+    {"GET", "/api/v1/pareto", http_info_pareto, 0, {"dataset", "model", "team", "job", "x"}},
     {"GET", "/api/v1/models", http_info_models, 0, {0}},
     {"GET", "/api/v1/datasets", http_info_datasets, 0, {0}},
     {"GET", "/healthz", http_info_health, R_PUBLIC, {0}},

@@ -1,5 +1,7 @@
 /*
- * http_info.c: the read-only resources beside the jobs: GET /api/v1/pareto, /api/v1/models,
+ * http_info.c: the read-only resources beside the jobs: GET /api/v1/pareto (every evaluated
+ * model of the team: train jobs and search candidates, the front over the chosen x marked by
+ * the core's one Pareto function), /api/v1/models,
  * /api/v1/datasets, /healthz (no token needed: for load balancers and container health checks)
  * and /metrics (Prometheus text format: jobs by state, queue depth, workers, images/s of the
  * running jobs, then the HTTP and job-duration series of metrics.c). /metrics counts and names
@@ -12,6 +14,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "http.h"
+#include "jobs/result.h"
 #include "core/pareto.h"
 #include "qtime.h"
 #include "sched.h"
@@ -37,48 +40,94 @@ enum MHD_Result http_info_datasets(http_req *r)
     return http_json(r, 200, json_pack("{s:o}", "datasets", catalog_datasets(r->app->cfg)));
 }
 
+/* ---- GET /api/v1/pareto ---- */
+
+static const char *const pareto_x[] = {"total_bytes", "weight_bytes", "bitops", NULL};
+
+/* A store row as the API gives it: memory grouped, method and format named, helpers dropped.
+ * The method of a train job is its quant.method ("none" reads "float"); a candidate's is
+ * "search:<method>". Results older than the "format" field get it from their layers. */
+static void pareto_point(json_t *p)
+{
+    static const char *const mem[] = {"weight_bytes", "activation_bytes", "total_bytes"};
+    json_t *memory = json_object();
+    for (int i = 0; i < 3; i++) {
+        json_object_set(memory, mem[i], json_object_get(p, mem[i]));
+        json_object_del(p, mem[i]);
+    }
+    json_object_set_new(p, "memory", memory);
+    const char *m = json_string_value(json_object_get(p, "method"));
+    if (!m || strcmp(m, "none") == 0)
+        json_object_set_new(p, "method", json_string("float"));
+    if (!json_is_string(json_object_get(p, "format"))) {
+        char buf[64];
+        int edges = json_integer_value(json_object_get(p, "first_last_bits")) > 0;
+        json_object_set_new(p, "format", json_string(result_format_label(
+                                             json_object_get(p, "layers"), edges, buf, sizeof buf)));
+    }
+    json_object_del(p, "layers");
+    json_object_del(p, "first_last_bits");
+}
+
+/* The x of point p: one of pareto_x. */
+static double pareto_cost(const json_t *p, int x)
+{
+    if (x == 2)
+        return json_number_value(json_object_get(p, "bitops"));
+    return json_number_value(json_object_get(json_object_get(p, "memory"), pareto_x[x]));
+}
+
+/* Marks the front of points over x: each point's "front" and the indices, by increasing x. */
+static json_t *pareto_mark(json_t *points, int x)
+{
+    int n = (int)json_array_size(points), k;
+    double *cost = malloc(sizeof(double) * (size_t)(n + 1));
+    double *acc = malloc(sizeof(double) * (size_t)(n + 1));
+    int *front = malloc(sizeof(int) * (size_t)(n + 1));
+    json_t *f = NULL;
+    if (cost && acc && front) {
+        for (int i = 0; i < n; i++) {
+            json_t *p = json_array_get(points, (size_t)i);
+            cost[i] = pareto_cost(p, x);
+            acc[i] = json_number_value(json_object_get(p, "test_accuracy"));
+            json_object_set_new(p, "front", json_false());
+        }
+        if ((k = pareto_front(cost, acc, n, front)) >= 0) {
+            f = json_array();
+            for (int i = 0; i < k; i++) {
+                json_array_append_new(f, json_integer(front[i]));
+                json_object_set_new(json_array_get(points, (size_t)front[i]), "front", json_true());
+            }
+        }
+    }
+    free(cost), free(acc), free(front);
+    return f;
+}
+
 enum MHD_Result http_info_pareto(http_req *r)
 {
-    const char *team = http_query(r, "team");
+    const char *team = http_query(r, "team"), *xs = http_query(r, "x");
+    int x = 0;
     if (team && !r->admin && strcmp(team, r->team) != 0)
         return http_error(r, QD_EFORBIDDEN, "team", "only an admin token reads other teams");
-    json_t *points;
+    while (xs && pareto_x[x] && strcmp(xs, pareto_x[x]) != 0)
+        x++;
+    if (xs && !pareto_x[x])
+        return http_error(r, QD_EINVAL, "x", "must be total_bytes, weight_bytes or bitops");
+    json_t *points, *p;
     qd_err err = {0};
     if (store_pareto(r->app->st, team ? team : http_visible_team(r), http_query(r, "dataset"),
-                     http_query(r, "model"), &points, &err) < 0)
+                     http_query(r, "model"), http_query(r, "job"), &points, &err) < 0)
         return http_error_from(r, &err);
-    int n = (int)json_array_size(points);
-    double *mem = malloc(sizeof(double) * (size_t)(n + 1)), *acc = malloc(sizeof(double) * (size_t)(n + 1));
-    int *front = malloc(sizeof(int) * (size_t)(n + 1));
-    int k = mem && acc && front ? 0 : -1;
-    for (int i = 0; k == 0 && i < n; i++) {
-        json_t *p = json_array_get(points, (size_t)i);
-        mem[i] = json_number_value(json_object_get(p, "total_bytes"));
-        acc[i] = json_number_value(json_object_get(p, "test_accuracy"));
-        json_t *memory = json_pack("{s:O, s:O, s:O}", "weight_bytes",
-                                   json_object_get(p, "weight_bytes"), "activation_bytes",
-                                   json_object_get(p, "activation_bytes"), "total_bytes",
-                                   json_object_get(p, "total_bytes"));
-        json_object_del(p, "weight_bytes");
-        json_object_del(p, "activation_bytes");
-        json_object_del(p, "total_bytes");
-        json_object_set_new(p, "memory", memory);
-        json_object_set_new(p, "candidate", json_null());
-    }
-    if (k == 0)
-        k = pareto_front(mem, acc, n, front);
-    json_t *f = json_array();
-    for (int i = 0; i < k; i++)
-        json_array_append_new(f, json_integer(front[i]));
-    free(mem);
-    free(acc);
-    free(front);
-    if (k < 0) {
+    size_t i;
+    json_array_foreach(points, i, p) pareto_point(p);
+    json_t *f = pareto_mark(points, x);
+    if (!f) {
         json_decref(points);
-        json_decref(f);
         return http_error(r, QD_ENOMEM, "", "out of memory");
     }
-    return http_json(r, 200, json_pack("{s:o, s:o}", "points", points, "front", f));
+    return http_json(r, 200, json_pack("{s:o, s:o, s:s}", "points", points, "front", f, "x",
+                                       pareto_x[x]));
 }
 
 static void write_gauges(qd_app *a, FILE *f, const int64_t counts[JS_COUNT])

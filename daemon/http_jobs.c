@@ -74,37 +74,52 @@ static int int_param(http_req *r, const char *key, long long lo, long long hi, l
 
 /* ---- submit ---- */
 
+/* Where a train job starts (init) or a search's candidates start (base): a job the caller
+ * sees, a train job, never a file on the server. where is "init" or "base". */
+static int check_start(http_req *r, const char *job, const char *checkpoint, const char *where,
+                       qd_err *err)
+{
+    char field[32];
+    snprintf(field, sizeof field, "%s.%s", where, checkpoint[0] ? "checkpoint" : "job");
+    if (checkpoint[0])
+        return qd_fail(err, QD_ESPEC, field,
+                       "the daemon does not read checkpoint files: start from a job with "
+                       "%s.job",
+                       where);
+    if (!job[0])
+        return 0;
+    store_job j;
+    if (!valid_id(job) || store_get(r->app->st, job, http_visible_team(r), &j, NULL) < 0)
+        return qd_fail(err, QD_ESPEC, field, "no job %s", job);
+    int ok = strcmp(j.kind, "train") == 0;
+    store_job_clear(&j);
+    return ok ? 0 : qd_fail(err, QD_ESPEC, field, "job %s is not a train job", job);
+}
+
 static int check_daemon_rules(http_req *r, const job_spec *spec, qd_err *err)
 {
     const train_spec *t = &spec->train;
+    const search_spec *s = &spec->search;
     const serve_config *c = r->app->cfg;
-    if (!catalog_dataset_ok(c, t->dataset))
+    int search = spec->kind == JOB_SEARCH;
+    if (spec->kind != JOB_TRAIN && !search)
+        return 0;
+    const char *dataset = search ? s->dataset : t->dataset, *model = search ? s->model : t->model;
+    if (!catalog_dataset_ok(c, dataset))
         return qd_fail(err, QD_ESPEC, "dataset",
-                       catalog_plain_name(t->dataset)
+                       catalog_plain_name(dataset)
                            ? "no data set \"%s\" on this server: GET /api/v1/datasets lists them"
                            : "\"%s\": the daemon takes data set names, not paths: "
                              "GET /api/v1/datasets lists them",
-                       t->dataset);
-    if (!catalog_model_ok(c, t->model))
+                       dataset);
+    if (!catalog_model_ok(c, model))
         return qd_fail(err, QD_ESPEC, "model",
                        "no model \"%s\" on this server (the daemon takes zoo names, not paths): "
                        "GET /api/v1/models lists them",
-                       t->model);
-    if (t->init_checkpoint[0])
-        return qd_fail(err, QD_ESPEC, "init.checkpoint",
-                       "the daemon does not read checkpoint files: start from a job with "
-                       "init.job");
-    if (t->init_job[0]) {
-        store_job j;
-        if (!valid_id(t->init_job) ||
-            store_get(r->app->st, t->init_job, http_visible_team(r), &j, NULL) < 0)
-            return qd_fail(err, QD_ESPEC, "init.job", "no job %s", t->init_job);
-        int ok = strcmp(j.kind, "train") == 0;
-        store_job_clear(&j);
-        if (!ok)
-            return qd_fail(err, QD_ESPEC, "init.job", "job %s is not a train job", t->init_job);
-    }
-    return 0;
+                       model);
+    if (search)
+        return check_start(r, s->base_job, s->base_checkpoint, "base", err);
+    return check_start(r, t->init_job, t->init_checkpoint, "init", err);
 }
 
 /* The idempotency key header, checked; NULL when absent. On a bad key the 400 is queued. */
@@ -175,8 +190,9 @@ enum MHD_Result http_jobs_submit(http_req *r)
         digest_sha256_hex(keyed, (size_t)m, hash);
         free(keyed);
     }
+    const char *name = spec->kind == JOB_SEARCH ? spec->search.name : spec->train.name;
     store_submit_req rq = {.team = r->team, .kind = kind_names[spec->kind],
-                           .name = spec->train.name, .spec = text, .idem_key = key,
+                           .name = name, .spec = text, .idem_key = key,
                            .idem_hash = key ? hash : NULL, .priority = (int)priority,
                            .max_attempts = r->app->cfg->max_attempts,
                            .deadline = deadline ? qtime_now_ms() + deadline * 1000 : 0};

@@ -1,8 +1,9 @@
 /*
  * jobview.c: JSON of a job for the API (jobview.h). Times are RFC 3339 strings in UTC, null
- * when the event has not happened. Spec, progress and result are stored as JSON text that
- * quantd itself wrote with jansson; jobview_json parses them back, jobview_text (the hot path
- * of GET /api/v1/jobs/{id}) copies spec and result as they are.
+ * when the event has not happened. Spec, progress, result and a running search's partial
+ * result are stored as JSON text that quantd itself wrote with jansson; jobview_json parses
+ * them back, jobview_text (the hot path of GET /api/v1/jobs/{id}) copies spec, result and
+ * partial as they are.
  */
 #include "jobview.h"
 
@@ -42,6 +43,7 @@ json_t *jobview_json(const store_job *j, int full)
     if (full) {
         json_object_set_new(o, "spec", parsed(j->spec));
         json_object_set_new(o, "result", parsed(j->result));
+        json_object_set_new(o, "partial", parsed(j->partial));
     }
     return o;
 }
@@ -56,10 +58,12 @@ char *jobview_text(const store_job *j, const json_t *extra)
     if (!head)
         return NULL;
     const char *spec = j->spec ? j->spec : "null", *result = j->result ? j->result : "null";
-    size_t n = strlen(head), cap = n + strlen(spec) + strlen(result) + 32;
+    const char *partial = j->partial ? j->partial : "null";
+    size_t n = strlen(head), cap = n + strlen(spec) + strlen(result) + strlen(partial) + 48;
     char *out = malloc(cap);
     if (out)
-        snprintf(out, cap, "%.*s,\"spec\":%s,\"result\":%s}", (int)(n - 1), head, spec, result);
+        snprintf(out, cap, "%.*s,\"spec\":%s,\"result\":%s,\"partial\":%s}", (int)(n - 1),
+                 head, spec, result, partial);
     free(head);
     return out;
 }

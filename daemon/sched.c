@@ -137,6 +137,29 @@ static void cb_progress(void *ctx, double fraction, const char *status)
     pthread_mutex_unlock(&w->pmu);
 }
 
+/* A search finished a candidate: its result so far goes to the store (the job's "partial", the
+ * Pareto points), the candidate to the job's events, the count to the progress object. */
+static void cb_partial(void *ctx, const json_t *p)
+{
+    worker *w = ctx;
+    char *text = json_dumps(p, JSON_COMPACT);
+    qd_err err = {0};
+    if (!text || store_set_partial(w->s->app->st, w->job.seq, text, qtime_now_ms(), &err) < 0)
+        log_msg(LOG_WARN, "job %s: candidates so far not stored: %s", w->job.id,
+                text ? err.msg : "out of memory");
+    free(text);
+    json_t *cands = json_object_get(p, "candidates");
+    text = json_dumps(json_array_get(cands, json_array_size(cands) - 1), JSON_COMPACT);
+    if (text)
+        events_publish(w->s->app->ev, w->job.id, "candidate", text, 0);
+    free(text);
+    pthread_mutex_lock(&w->pmu);
+    json_object_set(w->progress, "candidates_done", json_object_get(p, "done"));
+    json_object_set(w->progress, "candidates_total", json_object_get(p, "total"));
+    w->dirty = 1;
+    pthread_mutex_unlock(&w->pmu);
+}
+
 static void cb_artifact(void *ctx, const char *name)
 {
     worker *w = ctx;
@@ -275,7 +298,7 @@ static void worker_run(worker *w)
                        .models = cfg->models[0] ? cfg->models : NULL, .nthreads = a->threads,
                        .ctx = w, .resolve_job = cb_resolve, .on_epoch = cb_epoch,
                        .on_progress = cb_progress, .on_artifact = cb_artifact,
-                       .cancelled = cb_cancelled};
+                       .cancelled = cb_cancelled, .on_partial = cb_partial};
         rc = job_run(spec, &env, &result, &err);
     }
     free(spec);

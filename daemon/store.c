@@ -51,7 +51,7 @@ static const char *const SQL[Q_COUNT] = {
                      "SELECT seq, ?2, state, ?3 FROM jobs WHERE seq = ?1",
     [Q_ERROR_ADD] = "INSERT INTO job_errors (job_seq, attempt, at, code, message, field) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [Q_GET] = "SELECT " JOB_COLS ", spec, result FROM jobs WHERE id = ?1 AND (?2 IS NULL OR "
+    [Q_GET] = "SELECT " JOB_COLS ", spec, result, partial FROM jobs WHERE id = ?1 AND (?2 IS NULL OR "
               "team = ?2)",
     [Q_TRANSITIONS] = "SELECT state, at, reason FROM job_transitions WHERE job_seq = ?1 "
                       "ORDER BY rowid",
@@ -66,8 +66,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1, "
                 "updated_at = ?1, progress = NULL WHERE seq = (SELECT seq FROM jobs "
                 "WHERE state = 'queued' AND not_before <= ?1 ORDER BY priority DESC, seq "
-                "LIMIT 1) RETURNING " JOB_COLS ", spec, result",
-    [Q_SUCCEED] = "UPDATE jobs SET state = 'succeeded', result = ?2, finished_at = ?3, "
+                "LIMIT 1) RETURNING " JOB_COLS ", spec, result, partial",
+    [Q_SUCCEED] = "UPDATE jobs SET state = 'succeeded', result = ?2, partial = NULL, finished_at = ?3, "
                   "updated_at = ?3 WHERE seq = ?1 AND state = 'running'",
     [Q_FAIL] = "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
                "WHEN ?2 > 0 THEN 'queued' ELSE 'failed' END, not_before = ?2, "
@@ -90,6 +90,8 @@ static const char *const SQL[Q_COUNT] = {
                  "WHERE seq = ?1 AND state = 'queued'",
     [Q_NEXT_RETRY] = "SELECT min(not_before) FROM jobs WHERE state = 'queued' AND "
                      "not_before > ?1",
+    [Q_PARTIAL] = "UPDATE jobs SET partial = ?2, updated_at = ?3 WHERE seq = ?1 AND "
+                  "state = 'running'",
     [Q_PROGRESS] = "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE seq = ?1 AND "
                    "state = 'running'",
     [Q_EPOCH_PUT] = "INSERT OR REPLACE INTO job_epochs (job_seq, epoch, data) VALUES (?1, ?2, ?3)",
@@ -99,14 +101,33 @@ static const char *const SQL[Q_COUNT] = {
     [Q_ARTS] = "SELECT name, size, sha256, created_at FROM artifacts WHERE job_seq = ?1 "
                "ORDER BY name",
     [Q_ART] = "SELECT size, sha256 FROM artifacts WHERE job_seq = ?1 AND name = ?2",
-    [Q_PARETO] = "SELECT id, name, json_extract(spec, '$.dataset'), json_extract(spec, '$.model'), "
-                 "json_extract(result, '$.test_accuracy'), "
+    /* Pareto points: succeeded train jobs, then every finished candidate of search jobs that
+     * succeeded (their result) or are still to finish (what they reported so far) */
+    [Q_PARETO] = "SELECT id, NULL AS cand, name, json_extract(spec, '$.dataset'), "
+                 "json_extract(spec, '$.model'), json_extract(result, '$.test_accuracy'), "
                  "json_extract(result, '$.memory.weight_bytes'), "
                  "json_extract(result, '$.memory.activation_bytes'), "
-                 "json_extract(result, '$.memory.total_bytes'), json_extract(result, '$.bitops') "
-                 "FROM jobs WHERE state = 'succeeded' AND kind = 'train' AND "
+                 "json_extract(result, '$.memory.total_bytes'), json_extract(result, '$.bitops'), "
+                 "json_extract(result, '$.method'), json_extract(result, '$.format'), "
+                 "json_extract(result, '$.layers'), json_extract(spec, '$.quant.first_last_bits'), "
+                 "seq FROM jobs WHERE state = 'succeeded' AND kind = 'train' AND "
                  "(?1 IS NULL OR team = ?1) AND (?2 IS NULL OR json_extract(spec, '$.dataset') = ?2) "
-                 "AND (?3 IS NULL OR json_extract(spec, '$.model') = ?3) ORDER BY seq",
+                 "AND (?3 IS NULL OR json_extract(spec, '$.model') = ?3) AND (?4 IS NULL OR id = ?4) "
+                 "UNION ALL SELECT j.id, json_extract(c.value, '$.index'), "
+                 "json_extract(c.value, '$.name'), json_extract(j.spec, '$.dataset'), "
+                 "json_extract(j.spec, '$.model'), json_extract(c.value, '$.test_accuracy'), "
+                 "json_extract(c.value, '$.memory.weight_bytes'), "
+                 "json_extract(c.value, '$.memory.activation_bytes'), "
+                 "json_extract(c.value, '$.memory.total_bytes'), json_extract(c.value, '$.bitops'), "
+                 "'search:' || json_extract(j.spec, '$.method'), json_extract(c.value, '$.format'), "
+                 "json_extract(c.value, '$.layers'), "
+                 "json_extract(c.value, '$.spec.quant.first_last_bits'), j.seq "
+                 "FROM jobs AS j, json_each(coalesce(j.result, j.partial), '$.candidates') AS c "
+                 "WHERE j.kind = 'search' AND j.state IN ('succeeded', 'running', 'queued') AND "
+                 "(?1 IS NULL OR j.team = ?1) AND "
+                 "(?2 IS NULL OR json_extract(j.spec, '$.dataset') = ?2) AND "
+                 "(?3 IS NULL OR json_extract(j.spec, '$.model') = ?3) AND (?4 IS NULL OR j.id = ?4) "
+                 "ORDER BY 15, 2",
     [Q_TOK_ADD] = "INSERT INTO tokens (id, team, admin, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_TOK_FIND] = "SELECT team, admin FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
     [Q_TOK_ACTIVE] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL",
@@ -138,7 +159,8 @@ void store_job_clear(store_job *j)
     free(j->spec);
     free(j->progress);
     free(j->result);
-    j->spec = j->progress = j->result = NULL;
+    free(j->partial);
+    j->spec = j->progress = j->result = j->partial = NULL;
 }
 
 /* ---- statements ---- */
@@ -237,7 +259,7 @@ void store_col_copy(sqlite3_stmt *s, int i, char *out, size_t cap)
     snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-/* A row of JOB_COLS (and spec, result when full) into j. */
+/* A row of JOB_COLS (and spec, result, partial when full) into j. */
 void store_read_job(sqlite3_stmt *s, store_job *j, int full)
 {
     memset(j, 0, sizeof *j);
@@ -260,6 +282,7 @@ void store_read_job(sqlite3_stmt *s, store_job *j, int full)
     if (full) {
         j->spec = store_col_dup(s, 18);
         j->result = store_col_dup(s, 19);
+        j->partial = store_col_dup(s, 20);
     }
 }
 

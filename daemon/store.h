@@ -42,6 +42,7 @@ typedef struct store_job {
     int64_t created_at, started_at, finished_at, updated_at; /* 0 when not yet */
     int64_t not_before, deadline;                             /* 0 when none */
     char *spec, *progress, *result;                           /* JSON text or NULL */
+    char *partial;            /* a running search's result so far, JSON text or NULL */
     /* store_list only, read from the result (a search's: the best accuracy and the smallest
      * total bytes among its candidates); has_summary is 0 when the job has no result */
     int has_summary, candidates;
@@ -126,6 +127,8 @@ int store_expire(store *st, int64_t now, void (*cb)(void *ctx, const char *id), 
 int64_t store_next_retry(store *st, int64_t now);
 
 int store_set_progress(store *st, int64_t seq, const char *progress, int64_t now, qd_err *err);
+/* A running search's result so far (JSON text), shown with the job until it finishes. */
+int store_set_partial(store *st, int64_t seq, const char *partial, int64_t now, qd_err *err);
 int store_put_epoch(store *st, int64_t seq, int epoch, const char *entry, qd_err *err);
 /* [history entries], by epoch */
 int store_epochs(store *st, int64_t seq, json_t **out, qd_err *err);
@@ -137,10 +140,14 @@ int store_artifacts(store *st, int64_t seq, json_t **out, qd_err *err);
 int store_artifact(store *st, int64_t seq, const char *name, int64_t *size,
                    char sha256[65], qd_err *err);
 
-/* Succeeded train jobs as Pareto points [{job, name, dataset, model, test_accuracy,
- * weight_bytes, activation_bytes, total_bytes, bitops}]; NULL filters match anything. */
+/* Pareto points, in order of submission: succeeded train jobs (candidate null) and every
+ * finished candidate of search jobs that succeeded, run or wait to run again (from their result
+ * or what they reported so far): [{job, candidate, name, dataset, model, test_accuracy,
+ * weight_bytes, activation_bytes, total_bytes, bitops, method ("none", "qat", ... or
+ * "search:<method>"), format (NULL in results older than the field), layers,
+ * first_last_bits}]. NULL filters match anything. */
 int store_pareto(store *st, const char *team, const char *dataset, const char *model,
-                 json_t **out, qd_err *err);
+                 const char *job, json_t **out, qd_err *err);
 
 /* ---- tokens ---- */
 

@@ -29,6 +29,7 @@ enum q {
     Q_RUNNING, Q_RECOVER, Q_EXPIRE_LIST, Q_EXPIRE, Q_NEXT_RETRY,
     Q_PROGRESS, Q_EPOCH_PUT, Q_EPOCHS, Q_ART_PUT, Q_ARTS, Q_ART, Q_PARETO,
     Q_TOK_ADD, Q_TOK_FIND, Q_TOK_ACTIVE, Q_TOK_REVOKE, Q_TOK_GET, Q_TOK_LIST,
+    Q_PARTIAL,
     Q_COUNT
 };
 
@@ -77,7 +78,7 @@ void store_done(sqlite3_stmt *s);
 int store_run(conn *c, sqlite3_stmt *s, int *changes, qd_err *err, const char *what);
 char *store_col_dup(sqlite3_stmt *s, int i);
 void store_col_copy(sqlite3_stmt *s, int i, char *out, size_t cap);
-/* A row of JOB_COLS (then spec and result when full) into j. */
+/* A row of JOB_COLS (then spec, result and partial when full) into j. */
 void store_read_job(sqlite3_stmt *s, store_job *j, int full);
 /* The listing statement for a combination of filters (bits: team, state, kind, name, cursor). */
 sqlite3_stmt *store_list_stmt(conn *c, int mask);

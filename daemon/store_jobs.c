@@ -354,6 +354,11 @@ int store_set_progress(store *st, int64_t seq, const char *progress, int64_t now
     return store_write1(st, Q_PROGRESS, err, "iti", seq, progress, now);
 }
 
+int store_set_partial(store *st, int64_t seq, const char *partial, int64_t now, qd_err *err)
+{
+    return store_write1(st, Q_PARTIAL, err, "iti", seq, partial, now);
+}
+
 int store_put_epoch(store *st, int64_t seq, int epoch, const char *entry, qd_err *err)
 {
     return store_write1(st, Q_EPOCH_PUT, err, "iit", seq, (int64_t)epoch, entry);
@@ -408,24 +413,41 @@ int store_artifact(store *st, int64_t seq, const char *name, int64_t *size, char
     return store_db_fail(NULL, rc, err, "reading an artifact");
 }
 
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+static json_t *pareto_row(sqlite3_stmt *s)
+{
+    json_t *p = json_pack("{s:s, s:s?, s:s?, s:s?, s:f, s:I, s:I, s:I, s:f, s:s?, s:s?, s:o, s:i}",
+                          "job", sqlite3_column_text(s, 0), "name", sqlite3_column_text(s, 2),
+                          "dataset", sqlite3_column_text(s, 3), "model", sqlite3_column_text(s, 4),
+                          "test_accuracy", sqlite3_column_double(s, 5), "weight_bytes",
+                          (json_int_t)sqlite3_column_int64(s, 6), "activation_bytes",
+                          (json_int_t)sqlite3_column_int64(s, 7), "total_bytes",
+                          (json_int_t)sqlite3_column_int64(s, 8), "bitops",
+                          sqlite3_column_double(s, 9), "method", sqlite3_column_text(s, 10),
+                          "format", sqlite3_column_text(s, 11), "layers", col_json(s, 12),
+                          "first_last_bits", sqlite3_column_int(s, 13));
+    if (p)
+        json_object_set_new(p, "candidate", sqlite3_column_type(s, 1) == SQLITE_NULL
+                                                ? json_null()
+                                                : json_integer(sqlite3_column_int(s, 1)));
+    return p;
+}
+
 int store_pareto(store *st, const char *team, const char *dataset, const char *model,
-                 json_t **out, qd_err *err)
+                 const char *job, json_t **out, qd_err *err)
 {
     conn *c = store_reader(st);
-    sqlite3_stmt *s = store_bind(c, Q_PARETO, "ttt", team, dataset, model);
-    int rc = SQLITE_ERROR;
+    sqlite3_stmt *s = store_bind(c, Q_PARETO, "tttt", team, dataset, model, job);
+    int rc = store_prep_failure(c);
     *out = json_array();
     while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        json_array_append_new(
-            *out, json_pack("{s:s, s:s, s:s?, s:s?, s:f, s:I, s:I, s:I, s:f}", "job",
-                            sqlite3_column_text(s, 0), "name", sqlite3_column_text(s, 1),
-                            "dataset", sqlite3_column_text(s, 2), "model",
-                            sqlite3_column_text(s, 3), "test_accuracy",
-                            sqlite3_column_double(s, 4), "weight_bytes",
-                            (json_int_t)sqlite3_column_int64(s, 5), "activation_bytes",
-                            (json_int_t)sqlite3_column_int64(s, 6), "total_bytes",
-                            (json_int_t)sqlite3_column_int64(s, 7), "bitops",
-                            sqlite3_column_double(s, 8)));
+        json_array_append_new(*out, pareto_row(s));
     store_done(s);
     store_reader_put(st, c);
     if (rc == SQLITE_DONE)

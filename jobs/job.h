@@ -29,6 +29,9 @@ typedef struct job_env {
     void (*on_artifact)(void *ctx, const char *name);
     /* nonzero when the job should stop at the next step boundary */
     int (*cancelled)(void *ctx);
+    /* search jobs, after each finished candidate: the result so far (borrowed), {"kind":
+     * "search", "done", "total", "candidates": [...], "front": [...], ...}; may be NULL */
+    void (*on_partial)(void *ctx, const json_t *partial);
 } job_env;
 
 /* Runs the job. QD_ECANCELLED when cancelled (checkpoint kept), other codes with err filled. */

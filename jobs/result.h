@@ -20,5 +20,13 @@ json_t *result_memory_json(const model_cost *c);
 json_t *result_layers_json(const model *m, const model_cost *c);
 /* Adds memory, bitops and layers of m to obj. */
 void result_add_model(json_t *obj, const model *m);
+/*
+ * A model's format at a glance, from a result's layers[]: "float", "int4" (weights and
+ * activations int at 4 bits), "w4a8" (int at different widths), "e3m2" or "hfp8" (both sides),
+ * "w:e3m2 a:int8" (any other pair), "mixed" (the layers differ). skip_edges leaves the first
+ * and last layers out (set apart by first_last_bits) when there are more than two. Returns buf,
+ * or a constant string.
+ */
+const char *result_format_label(const json_t *layers, int skip_edges, char *buf, size_t cap);
 
 #endif

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "spec_json.h"
+
 #define PATH_LEN 128
 
 /* ---- field helpers: each reads obj[key] when present and leaves *out alone when absent ---- */
@@ -328,15 +330,16 @@ static int parse_fmt_named(quant_fmt *f, json_t *o, const char *path, const char
     return rc;
 }
 
-/* quant.weights or quant.activations; *f holds the role's defaults on entry. */
-static int parse_fmt(quant_fmt *f, json_t *parent, const char *key, int weights, qd_err *err)
+/* base.key (quant.weights, quant.layers[2].activations); *f holds the role's defaults on entry. */
+static int parse_fmt_at(quant_fmt *f, json_t *parent, const char *base, const char *key,
+                        int weights, qd_err *err)
 {
     char path[PATH_LEN], p[PATH_LEN];
     json_t *o, *fv;
-    int rc = get_obj(parent, "quant", key, &o, err);
+    int rc = get_obj(parent, base, key, &o, err);
     if (rc || !o)
         return rc;
-    path_join(path, "quant", key);
+    path_join(path, base, key);
     if (!weights && json_object_get(o, "per_channel")) {
         path_join(p, path, "per_channel");
         return qd_fail(err, QD_ESPEC, p, "per_channel applies to weights only");
@@ -361,6 +364,11 @@ static int parse_fmt(quant_fmt *f, json_t *parent, const char *key, int weights,
         return parse_fmt_minifloat(f, o, path, err);
     }
     return parse_fmt_named(f, o, path, name, err);
+}
+
+static int parse_fmt(quant_fmt *f, json_t *parent, const char *key, int weights, qd_err *err)
+{
+    return parse_fmt_at(f, parent, "quant", key, weights, err);
 }
 
 /* ---- quant: method, formats, adaqat, ptq ---- */
@@ -457,7 +465,8 @@ static void quant_defaults(quant_spec *q)
 /* Options that only one method reads are refused under the others rather than ignored. */
 static int check_method_fields(const quant_spec *q, json_t *o, qd_err *err)
 {
-    static const char *const quantized[] = {"weights", "activations", "first_last_bits", NULL};
+    static const char *const quantized[] = {"weights", "activations", "first_last_bits",
+                                            "layers", NULL};
     char p[PATH_LEN];
     for (int i = 0; q->method == QM_NONE && quantized[i]; i++) {
         if (!json_object_get(o, quantized[i]))
@@ -488,10 +497,73 @@ static int check_adaqat_formats(const quant_spec *q, qd_err *err)
     return 0;
 }
 
+/* One quant.layers entry: {"weights": FORMAT, "activations": FORMAT}, or the integer shorthand
+ * {"w_bits": B, "a_bits": B}; a side not given keeps quant.weights / quant.activations. */
+static int parse_layer_entry(quant_spec *q, json_t *e, int i, qd_err *err)
+{
+    static const char *const fields[] = {"weights", "activations", "w_bits", "a_bits", NULL};
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "quant.layers[%d]", i);
+    quant_fmt *w = &q->layer_w[i], *a = &q->layer_a[i];
+    *w = q->weights;
+    *a = q->activations;
+    if (!json_is_object(e))
+        return qd_fail(err, QD_ESPEC, path,
+                       "must be an object {\"weights\": FORMAT, \"activations\": FORMAT} or "
+                       "{\"w_bits\": B, \"a_bits\": B}");
+    int rc = check_fields(e, path, fields, err);
+    for (int k = 0; !rc && k < 2; k++) {
+        const char *full = k ? "activations" : "weights", *bits = k ? "a_bits" : "w_bits";
+        quant_fmt *f = k ? a : w;
+        if (json_object_get(e, full) && json_object_get(e, bits)) {
+            char p[PATH_LEN];
+            path_join(p, path, bits);
+            return qd_fail(err, QD_ESPEC, p, "give either \"%s\" or \"%s\", not both", full,
+                           bits);
+        }
+        if (json_object_get(e, bits)) {
+            *f = (quant_fmt){.format = QFMT_INT, .per_channel = k ? 0 : q->weights.per_channel,
+                             .is_signed = k ? q->activations.is_signed : 1};
+            rc = get_int(e, path, bits, k ? 2 : 1, 8, &f->bits, err);
+        } else {
+            rc = parse_fmt_at(f, e, path, full, !k, err);
+        }
+    }
+    return rc;
+}
+
+static int parse_layers(quant_spec *q, json_t *o, qd_err *err)
+{
+    json_t *arr = json_object_get(o, "layers"), *e;
+    size_t i;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+        json_array_size(arr) > SPEC_MAX_LAYERS)
+        return qd_fail(err, QD_ESPEC, "quant.layers",
+                       "must be an array of 1..%d entries, one per compute layer (conv, linear) "
+                       "in order",
+                       SPEC_MAX_LAYERS);
+    if (q->method != QM_QAT && q->method != QM_PTQ)
+        return qd_fail(err, QD_ESPEC, "quant.layers",
+                       "per-layer formats need quant.method \"qat\" or \"ptq\"");
+    if (q->first_last_bits)
+        return qd_fail(err, QD_ESPEC, "quant.first_last_bits",
+                       "quant.layers gives every layer's format: drop first_last_bits");
+    json_array_foreach(arr, i, e)
+    {
+        int rc = parse_layer_entry(q, e, (int)i, err);
+        if (rc)
+            return rc;
+    }
+    q->n_layers = (int)json_array_size(arr);
+    return 0;
+}
+
 static int parse_quant(quant_spec *q, json_t *root, qd_err *err)
 {
     static const char *const fields[] = {"method", "weights", "activations", "first_last_bits",
-                                         "adaqat", "ptq",     NULL};
+                                         "adaqat", "ptq",     "layers",      NULL};
     static const char *const methods[] = {"none", "qat", "adaqat", "ptq", NULL};
     json_t *o, *sub;
     quant_defaults(q);
@@ -513,6 +585,8 @@ static int parse_quant(quant_spec *q, json_t *root, qd_err *err)
                      "must be 0 (same as the rest) or an integer in 2..8 (got 1)");
     if (!rc)
         rc = check_adaqat_formats(q, err);
+    if (!rc && o)
+        rc = parse_layers(q, o, err);
     if (rc)
         return rc;
     q->ptq.residual_bits = clampi(q->weights.bits, 2, 8);
@@ -723,11 +797,14 @@ static int parse_kind(json_t *root, int *kind, qd_err *err)
     *kind = JOB_TRAIN;
     if (!v || (json_is_string(v) && strcmp(json_string_value(v), "train") == 0))
         return 0;
-    if (json_is_string(v) && (strcmp(json_string_value(v), "search") == 0 ||
-                              strcmp(json_string_value(v), "export") == 0))
-        return qd_fail(err, QD_ESPEC, "kind", "kind \"%s\" is not supported yet; only \"train\" is",
+    if (json_is_string(v) && strcmp(json_string_value(v), "search") == 0) {
+        *kind = JOB_SEARCH;
+        return 0;
+    }
+    if (json_is_string(v) && strcmp(json_string_value(v), "export") == 0)
+        return qd_fail(err, QD_ESPEC, "kind", "kind \"%s\" is not supported yet; only \"train\" and \"search\" are",
                        json_string_value(v));
-    return qd_fail(err, QD_ESPEC, "kind", "must be \"train\"");
+    return qd_fail(err, QD_ESPEC, "kind", "must be \"train\" or \"search\"");
 }
 
 int spec_parse(job_spec *spec, const char *json, long len, qd_err *err)
@@ -746,9 +823,54 @@ int spec_parse(job_spec *spec, const char *json, long len, qd_err *err)
         goto out;
     }
     rc = parse_kind(root, &spec->kind, err);
-    if (!rc)
+    if (!rc && spec->kind == JOB_SEARCH)
+        rc = spec_parse_search(&spec->search, root, err);
+    else if (!rc)
         rc = parse_train(&spec->train, root, err);
 out:
     json_decref(root);
     return rc;
+}
+
+/* ---- the field readers for the other kinds' parsers (spec_json.h) ---- */
+
+void spec_path_join(char *out, const char *base, const char *key) { path_join(out, base, key); }
+
+int spec_check_fields(json_t *obj, const char *path, const char *const *allowed, qd_err *err)
+{
+    return check_fields(obj, path, allowed, err);
+}
+
+int spec_get_obj(json_t *obj, const char *path, const char *key, json_t **out, qd_err *err)
+{
+    return get_obj(obj, path, key, out, err);
+}
+
+int spec_get_int(json_t *obj, const char *path, const char *key, long long lo, long long hi,
+                 int *out, qd_err *err)
+{
+    return get_int(obj, path, key, lo, hi, out, err);
+}
+
+int spec_get_num(json_t *obj, const char *path, const char *key, double lo, int lo_open,
+                 double hi, double *out, qd_err *err)
+{
+    return get_num(obj, path, key, (range){lo, hi, lo_open, 0}, out, err);
+}
+
+int spec_get_bool(json_t *obj, const char *path, const char *key, int *out, qd_err *err)
+{
+    return get_bool(obj, path, key, out, err);
+}
+
+int spec_get_str(json_t *obj, const char *path, const char *key, char *out, size_t cap,
+                 qd_err *err)
+{
+    return get_str(obj, path, key, out, cap, err);
+}
+
+int spec_get_enum(json_t *obj, const char *path, const char *key, const char *const *names,
+                  int *out, qd_err *err)
+{
+    return get_enum(obj, path, key, names, out, err);
 }

@@ -11,9 +11,11 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/model_desc.h"
 #include "core/quant.h"
 
 #define SPEC_STR 256
+#define SPEC_MAX_LAYERS MODEL_MAX_LAYERS
 
 enum job_kind { JOB_TRAIN = 0, JOB_SEARCH = 1, JOB_EXPORT = 2 };
 enum quant_method { QM_NONE = 0, QM_QAT, QM_ADAQAT, QM_PTQ };
@@ -65,6 +67,10 @@ typedef struct quant_spec {
     int first_last_bits;    /* 0 = same as the rest; else int bits for first and last layer */
     adaqat_spec adaqat;
     ptq_spec ptq;
+    /* quant.layers (qat, ptq): one entry per compute layer, in order; 0 = none given. The
+     * model's compute-layer count is checked when the job builds the model. */
+    int n_layers;
+    quant_fmt layer_w[SPEC_MAX_LAYERS], layer_a[SPEC_MAX_LAYERS];
 } quant_spec;
 
 typedef struct train_spec {
@@ -84,9 +90,52 @@ typedef struct train_spec {
     char init_checkpoint[SPEC_STR]; /* or from this checkpoint file */
 } train_spec;
 
+/* ---- search jobs (schema/search-spec.md; parsed by spec_search.c) ---- */
+
+enum search_method { SM_UNIFORM = 0, SM_SENSITIVITY, SM_ADAQAT };
+enum budget_kind { BUDGET_TOTAL_BYTES = 0, BUDGET_WEIGHT_BYTES, BUDGET_BITOPS };
+
+#define SEARCH_MAX_BITS 8
+#define SEARCH_MAX_FORMATS 8
+#define SEARCH_MAX_BUDGETS 32
+#define SEARCH_MAX_LAMBDAS 32
+#define SEARCH_TRAIN_JSON 2048
+
+typedef struct search_spec {
+    char name[SPEC_STR];        /* default "" */
+    char dataset[SPEC_STR];     /* required */
+    char model[SPEC_STR];       /* required */
+    int method;                 /* enum search_method; required */
+    char base_job[64];          /* base.job, or */
+    char base_checkpoint[SPEC_STR]; /* base.checkpoint; both empty: from scratch */
+    int n_weight_bits, weight_bits[SEARCH_MAX_BITS];         /* ascending; default 2 3 4 6 8 */
+    int n_activation_bits, activation_bits[SEARCH_MAX_BITS]; /* ascending; default 4 8 */
+    int n_formats;              /* default 1: int */
+    quant_fmt formats[SEARCH_MAX_FORMATS];  /* QFMT_INT (bits from the lists), minifloats, hfp8 */
+    char format_names[SEARCH_MAX_FORMATS][16]; /* as given: "int", "e3m2", ... */
+    int per_channel;            /* weights; default true */
+    int has_budgets;            /* budgets given (required for sensitivity) */
+    int budget_kind;            /* enum budget_kind */
+    int n_budgets;
+    int64_t budgets[SEARCH_MAX_BUDGETS]; /* > 0, as given */
+    int finetune_epochs;        /* 0..1000, default 1; 0 = post-training quantization */
+    int first_last_bits;        /* 0 = searched like the rest; else fixed int bits */
+    int calibration_batches;    /* sensitivity and ptq candidates; default 4 */
+    int n_lambdas;              /* adaqat: the sweep */
+    double lambdas[SEARCH_MAX_LAMBDAS];
+    adaqat_spec adaqat;         /* adaqat: eta, interval, granularity, cost, min/max bits */
+    /* what every candidate's train spec takes as given: optimizer, schedule, batch_size, seed,
+     * subset, augment (compact JSON object); and the values the search itself reads */
+    char train_json[SEARCH_TRAIN_JSON];
+    int batch_size;
+    uint64_t seed;
+    int subset_train, subset_test;
+} search_spec;
+
 typedef struct job_spec {
     int kind;               /* enum job_kind */
     train_spec train;       /* kind == JOB_TRAIN */
+    search_spec search;     /* kind == JOB_SEARCH */
 } job_spec;
 
 /*

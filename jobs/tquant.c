@@ -2,7 +2,8 @@
  * tquant.c: the quant section of a train spec applied to a training run (see tquant.h).
  *
  * QAT gives every compute layer the spec's weight and activation formats, with the first and
- * last layers at first_last_bits (integer) when it is set; the learned steps initialise
+ * last layers at first_last_bits (integer) when it is set, or each layer its own quant.layers
+ * entry when the spec lists them (mixed precision, as search jobs' candidates do); the learned steps initialise
  * themselves on the first batch (core/fakequant.c). AdaQAT starts the same way and then adapts
  * the integer bit-widths of the layers between the first and last (all layers when
  * first_last_bits is 0). PTQ quantizes the trained model after the epochs (core/ptq.c).
@@ -21,9 +22,15 @@ struct tquant {
     ptq_report *ptq;      /* [n_compute] after PTQ */
 };
 
-/* The formats compute layer ci gets under the spec. */
+/* The formats compute layer ci gets under the spec: its quant.layers entry when the spec has
+ * them, else the spec's formats with first_last_bits applied. */
 static void layer_formats(const model *m, const train_spec *sp, int ci, quant_fmt *w, quant_fmt *a)
 {
+    if (sp->quant.n_layers > 0) {
+        *w = sp->quant.layer_w[ci];
+        *a = sp->quant.layer_a[ci];
+        return;
+    }
     *w = sp->quant.weights;
     *a = sp->quant.activations;
     int edge = ci == 0 || ci == m->n_compute - 1;
@@ -62,6 +69,11 @@ int tquant_setup(tquant **out, model *m, const train_spec *sp, qd_err *err)
     tq->sp = sp;
     *out = tq;
     int method = sp->quant.method;
+    if (sp->quant.n_layers > 0 && sp->quant.n_layers != m->n_compute)
+        return qd_fail(err, QD_ESPEC, "quant.layers",
+                       "model %s has %d compute layers (conv, linear) but quant.layers has %d "
+                       "entries",
+                       m->desc.name, m->n_compute, sp->quant.n_layers);
     for (int ci = 0; ci < m->n_compute; ci++) {
         quant_fmt w, a;
         layer_formats(m, sp, ci, &w, &a);

@@ -249,6 +249,11 @@ static json_t *build_result(trainer *t)
                           "params", (json_int_t)model_param_count(t->m), "threads", t->m->nthreads,
                           "batch_size", t->batch);
     result_add_model(r, t->m);
+    char fmt[64];
+    json_object_set_new(r, "format",
+                        json_string(result_format_label(json_object_get(r, "layers"),
+                                                        sp->quant.first_last_bits > 0, fmt,
+                                                        sizeof fmt)));
     double secs = 0.0, ips = 0.0;
     size_t i;
     json_t *e;

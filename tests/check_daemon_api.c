@@ -508,7 +508,7 @@ START_TEST(models_datasets_health_and_pareto)
     json_decref(ds);
     json_t *h = dt_get(&D, "/healthz", NULL, 200);
     ck_assert_str_eq(dt_str(h, "status"), "ok");
-    ck_assert_int_eq((int)dt_num(h, "schema_version"), 2);
+    ck_assert_int_eq((int)dt_num(h, "schema_version"), 3);
     json_decref(h);
     char a[32], b[32];
     dt_submit(&D, DT_SMALL_JOB, NULL, a);

@@ -178,11 +178,11 @@ START_TEST(an_empty_state_directory_gets_the_latest_schema)
     dt_daemon d;
     dt_start(&d, dir, NULL);
     json_t *h = dt_get(&d, "/healthz", NULL, 200);
-    ck_assert_int_eq((int)dt_num(h, "schema_version"), 2);
+    ck_assert_int_eq((int)dt_num(h, "schema_version"), 3);
     json_decref(h);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
     snprintf(db, sizeof db, "%s/quantd.db", dir);
-    ck_assert_int_eq(user_version(db), 2);
+    ck_assert_int_eq(user_version(db), 3);
     dt_rmdir(dir);
 }
 END_TEST
@@ -199,7 +199,7 @@ START_TEST(a_version_1_database_is_migrated_with_its_jobs)
     ck_assert_int_eq(user_version(db_path), 1);
     dt_daemon d;
     dt_start(&d, dir, ONE_WORKER);
-    ck_assert_int_eq(user_version(db_path), 2);
+    ck_assert_int_eq(user_version(db_path), 3);
     json_t *old = dt_get(&d, "/api/v1/jobs/00000000000000a1", NULL, 200);
     ck_assert_str_eq(dt_str(old, "name"), "from v1");
     ck_assert_double_eq(dt_num(result(old), "test_accuracy"), 0.5);

@@ -168,7 +168,7 @@ static const bad_request cases[] = {
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"lr\": 0.1"), 422, "invalid_spec",
      "lr"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": \"search\""), 422,
-     "invalid_spec", "kind"},
+     "invalid_spec", "method"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": \"export\""), 422,
      "invalid_spec", "kind"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": 7"), 422, "invalid_spec",

@@ -47,7 +47,7 @@ static const bad_case bad_cases[] = {
     {"'train'", QD_ESPEC, ""},
     {"null", QD_ESPEC, ""},
     /* kind and top-level fields */
-    {"{'kind': 'search', " BASE "}", QD_ESPEC, "kind"},
+    {"{'kind': 'search', " BASE "}", QD_ESPEC, "method"},
     {"{'kind': 'export', " BASE "}", QD_ESPEC, "kind"},
     {"{'kind': 'fit', " BASE "}", QD_ESPEC, "kind"},
     {"{'kind': 1, " BASE "}", QD_ESPEC, "kind"},
@@ -219,7 +219,7 @@ static const msg_case msg_cases[] = {
     {"{" BASE ", ", "line 1, column"},
     {"{'dataset': 'a', 'dataset': 'b', 'model': 'mlp'}", "duplicate"},
     {"[]", "spec must be a JSON object"},
-    {"{'kind': 'search', " BASE "}", "not supported yet"},
+    {"{'kind': 'search', " BASE "}", "\"sensitivity\""},
     {"{'kind': 'export', " BASE "}", "not supported yet"},
     {"{" BASE ", 'optimizer': {'foo': 1}}", "allowed: name, lr, momentum"},
     {"{" BASE ", 'optimizer': {'lr': -0.1}}", "(0, 10]"},

@@ -444,7 +444,7 @@ int store_pareto(store *st, const char *team, const char *dataset, const char *m
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_PARETO, "tttt", team, dataset, model, job);
-    int rc = store_prep_failure(c);
+    int rc = SQLITE_ERROR;
     *out = json_array();
     while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
         json_array_append_new(*out, pareto_row(s));

@@ -78,6 +78,9 @@ $(BUILD)/tests/%: tests/%.c tests/check_main.h $(BUILD)/libqdjobs.a $(BUILD)/lib
 	$(CC) $(ALLCFLAGS) -o $@ $< $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS) $(CHECKLIBS)
 # quantctl's suite runs the binaries of this build (bin/ or bin-asan/) as subprocesses
 $(BUILD)/tests/check_quantctl: ALLCFLAGS += -DQD_BIN_DIR='"$(BIN)"'
+# check_train runs `quantd run` of this build for its command-line case
+$(BUILD)/tests/check_train: private ALLCFLAGS += -DQD_BIN_DIR='"$(BIN)"'
+$(BUILD)/tests/check_train: $(BIN)/quantd
 
 # daemon integration tests: start $(BIN)/quantd on loopback and talk to it with libcurl
 $(BUILD)/tests/check_daemon%: tests/check_daemon%.c tests/daemon_util.c tests/daemon_util.h \

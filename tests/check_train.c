@@ -16,6 +16,11 @@
 #include "jobs/job.h"
 #include "tests/check_main.h"
 
+/* the quantd of this build (bin/ or bin-asan/ ...): the Makefile says which */
+#ifndef QD_BIN_DIR
+#define QD_BIN_DIR "bin"
+#endif
+
 typedef struct test_ctx {
     int stop_after;   /* cancel once this many epochs have finished (0 = never) */
     int epochs_seen;
@@ -250,8 +255,8 @@ START_TEST(quantd_run_names_the_failing_field)
     FILE *fp = fopen(path, "w");
     fputs("{\"dataset\": \"synthetic\", \"model\": \"mlp\", \"optimizer\": {\"lr\": -1}}", fp);
     fclose(fp);
-    snprintf(cmd, sizeof cmd, "bin/quantd run %s --state %s 2>%s/err.txt >/dev/null", path, dir,
-             dir);
+    snprintf(cmd, sizeof cmd, QD_BIN_DIR "/quantd run %s --state %s 2>%s/err.txt >/dev/null",
+             path, dir, dir);
     int st = system(cmd);
     ck_assert(WIFEXITED(st));
     ck_assert_int_eq(WEXITSTATUS(st), 1);
@@ -263,7 +268,7 @@ START_TEST(quantd_run_names_the_failing_field)
     ck_assert_ptr_nonnull(strstr(buf, "invalid_spec"));
     ck_assert_ptr_nonnull(strstr(buf, "optimizer.lr"));
     /* usage errors exit 2 */
-    snprintf(cmd, sizeof cmd, "bin/quantd run >/dev/null 2>&1");
+    snprintf(cmd, sizeof cmd, QD_BIN_DIR "/quantd run >/dev/null 2>&1");
     st = system(cmd);
     ck_assert_int_eq(WEXITSTATUS(st), 2);
     remove_dir(dir);

@@ -79,7 +79,7 @@ static int run(const char *text, const char *dir, test_ctx *ctx, json_t **out)
     int rc = spec_parse(spec, text, (long)strlen(text), &err);
     ck_assert_msg(rc == 0, "spec: %s: %s", err.field, err.msg);
     test_ctx none = {0};
-    job_env env = {.dir = dir, .nthreads = 2, .ctx = ctx ? ctx : &none, .on_epoch = on_epoch,
+    job_env env = {.dir = dir, .nthreads = 1, .ctx = ctx ? ctx : &none, .on_epoch = on_epoch,
                    .cancelled = cancelled, .on_partial = on_partial};
     *out = NULL;
     rc = job_run(spec, &env, out, &err);

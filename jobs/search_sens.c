@@ -223,7 +223,10 @@ static int measure_all(sens_run *r, sens_table *t, qd_err *err)
                 char line[160];
                 snprintf(line, sizeof line, "sensitivity: layer %d/%d (%s) option %d/%d", ci + 1,
                          t->n, L->name, o + 1, L->n_opts);
-                env->on_progress(env->ctx, (double)(done + 1) / total, line);
+                /* the pass is one share of the progress, each candidate (at most one per
+                 * budget) another */
+                env->on_progress(env->ctx,
+                                 (double)(done + 1) / total / (1 + r->s->n_budgets), line);
             }
         }
     }

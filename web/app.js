@@ -380,7 +380,7 @@
       if (isNum(d.candidate)) reloadParetoSoon(); /* a search moved on: see above */
       if (id === jobId && view === "job" && current) {
         delete d.job;
-        epochs = epochs.filter((e) => e.epoch !== d.epoch).concat([d]);
+        epochs = epochs.filter((e) => e.epoch !== d.epoch || e.candidate !== d.candidate).concat([d]);
         renderCurves();
       }
     } else if (type === "artifact") {
@@ -646,7 +646,7 @@
   const X_AXES = {
     total_bytes: { label: "total memory (bytes, weights + activations)", get: (p) => p.memory && p.memory.total_bytes, fmt: fmtBytes },
     weight_bytes: { label: "weight memory (bytes)", get: (p) => p.memory && p.memory.weight_bytes, fmt: fmtBytes },
-    bitops: { label: "BitOPs (MACs × weight bits × activation bits)", get: (p) => p.bitops, fmt: (x) => fmtCount(x) + "BitOPs" },
+    bitops: { label: "BitOPs (MACs × weight bits × activation bits)", get: (p) => p.bitops, fmt: (x) => fmtCount(x) + " BitOPs" },
   };
   const PALETTE = ["#1d4e89", "#d1495b", "#2a9d8f", "#e9a03b", "#7b4fa0", "#3f88c5", "#8d6a4f", "#5c946e", "#c45ab3", "#555f6b"];
   let paretoChart = null;
@@ -688,6 +688,11 @@
     return front;
   }
 
+  /* colour k of a plot: the palette, then evenly spread hues */
+  function colour(k) {
+    return k < PALETTE.length ? PALETTE[k] : "hsl(" + Math.round((k * 137.5) % 360) + ", 55%, 45%)";
+  }
+
   function pointGroup(p) {
     const m = p.method || "";
     const f = p.format || "";
@@ -701,9 +706,10 @@
     const model = $("#pareto-model").value;
     if (ds) q.set("dataset", ds);
     if (model) q.set("model", model);
+    q.set("x", $("#pareto-x").value); /* the daemon computes the front over this cost */
     let r;
     try {
-      r = await api("/api/v1/pareto" + (q.toString() ? "?" + q : ""));
+      r = await api("/api/v1/pareto?" + q);
     } catch (e) {
       if (e.status !== 401 && e.status !== 0) showParetoEmpty("The Pareto points could not be read: " + e.message);
       return;
@@ -747,7 +753,7 @@
         "memory " + fmtBytes(p.memory.total_bytes) + " (weights " + fmtBytes(p.memory.weight_bytes) +
           ", activations " + fmtBytes(p.memory.activation_bytes) + ")"
       );
-    if (isNum(p.bitops)) lines.push(fmtCount(p.bitops) + "BitOPs");
+    if (isNum(p.bitops)) lines.push(fmtCount(p.bitops) + " BitOPs");
     lines.push("job " + p.job + (isNum(p.candidate) ? ", candidate " + p.candidate : ""));
     return lines;
   }
@@ -760,11 +766,13 @@
     const xk = $("#pareto-x").value;
     const axis = X_AXES[xk];
     const pts = pareto.points || [];
-    const front = xk === "total_bytes" && Array.isArray(pareto.front) ? pareto.front.slice() : paretoFront(pts, axis.get);
+    /* the daemon's front, for the axis asked (computed here only if it answered for another) */
+    const front = pareto.x === xk && Array.isArray(pareto.front) ? pareto.front.slice() : paretoFront(pts, axis.get);
     front.sort((a, b) => axis.get(pts[a]) - axis.get(pts[b]));
     const fig = $("#pareto-figure");
     fig.dataset.points = String(pts.length);
     fig.dataset.front = String(front.length);
+    fig.dataset.x = xk;
     const onFront = new Set(front);
 
     const summary = $("#pareto-summary");
@@ -816,8 +824,8 @@
       type: "scatter",
       label: g,
       data: groups.get(g),
-      backgroundColor: PALETTE[k % PALETTE.length],
-      borderColor: PALETTE[k % PALETTE.length],
+      backgroundColor: colour(k),
+      borderColor: colour(k),
       pointRadius: 5,
       pointHoverRadius: 8,
     }));
@@ -891,7 +899,7 @@
     };
     $("#pareto-dataset").addEventListener("change", () => (changed(), loadPareto()));
     $("#pareto-model").addEventListener("change", () => (changed(), loadPareto()));
-    $("#pareto-x").addEventListener("change", () => (changed(), renderPareto()));
+    $("#pareto-x").addEventListener("change", () => (changed(), loadPareto()));
     $("#pareto-controls").addEventListener("submit", (e) => e.preventDefault());
   }
 
@@ -954,9 +962,10 @@
     cancel.hidden = !(j.state === "queued" || j.state === "running") || j.cancel_requested;
     renderJobProgress(j.progress, j);
 
-    // result
-    const r = j.result;
+    // result (a running search: its candidates so far)
+    const r = j.result || (j.partial && Array.isArray(j.partial.candidates) && j.partial.candidates.length ? j.partial : null);
     $("#job-result").hidden = !r;
+    $("#result-title").textContent = j.result ? "Result" : "Found so far (the search runs on)";
     if (r) renderResult(j, r);
 
     // errors and history
@@ -1215,20 +1224,21 @@
     }
   }
 
-  /* dash: undefined (solid), "dash" or "dot" */
+  /* dash: undefined (solid), "dash" or "dot". x: the epoch, or for a search (whose candidates'
+   * epochs each count from 1) the place in the sequence of every candidate's epochs. */
   function series(label, color, get, dash) {
-    const data = epochs.filter((e) => isNum(get(e))).map((e) => ({ x: e.epoch, y: get(e) }));
+    const data = epochs.map((e, i) => ({ x: isNum(e.candidate) ? i + 1 : e.epoch, y: get(e) })).filter((p) => isNum(p.y));
     const borderDash = dash === "dash" ? [6, 4] : dash === "dot" ? [2, 3] : undefined;
     return { label, data, borderColor: color, backgroundColor: color, borderDash, pointRadius: dash ? 2 : 3, borderWidth: dash ? 1.5 : 2.5 };
   }
 
   function renderCurves() {
-    epochs.sort((a, b) => a.epoch - b.epoch);
+    epochs.sort((a, b) => (a.candidate || 0) - (b.candidate || 0) || a.epoch - b.epoch);
     const has = epochs.length > 0;
     $("#job-curves").hidden = !has;
     if (!has || !window.Chart) return;
     /* a search's epochs are its candidates' one after another */
-    const xTitle = epochs.some((e) => isNum(e.candidate)) ? "epoch (the candidates one after another)" : "epoch";
+    const xTitle = epochs.some((e) => isNum(e.candidate)) ? "fine-tuning epoch, the candidates one after another" : "epoch";
     const x = { scales: { x: { type: "linear", title: { display: true, text: xTitle }, ticks: { precision: 0 } } } };
     lineChart("loss", "#loss-chart", [series("train loss", "#1d4e89", (e) => e.train_loss), series("test loss", "#d1495b", (e) => e.test_loss)], "loss", x);
     lineChart("acc", "#acc-chart", [series("test accuracy", "#2a9d8f", (e) => (isNum(e.test_accuracy) ? 100 * e.test_accuracy : null))], "test accuracy (%)", x);

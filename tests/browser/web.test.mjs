@@ -7,8 +7,9 @@
 // see it: the first-visit help on an empty daemon; a synthetic train job submitted through the
 // form (after a refused spec whose error shows beside its field) that runs live to the end; its
 // curves, layers and artifacts; a uniform search submitted through the form and watched in the
-// jobs table; the Pareto plot with one point per model and candidate and the front the API
-// computes; hover and click on a point; cancel; the token field once the daemon needs tokens;
+// jobs table; the Pareto plot with one point per model and candidate, a colour per method and
+// format and the front the API computes (over total bytes and BitOPs); hover and click on a
+// search's point, which opens that candidate; cancel; the token field once the daemon needs tokens;
 // phone width; labels on every control; no console error and no request to any other host; the
 // banner when the daemon goes away. Screenshots and the daemon's log go to --out.
 //
@@ -221,20 +222,7 @@ async function main() {
   });
 
   // 3. the search, through the form, watched in the jobs table
-  // A search whose base job does not exist: a daemon that runs searches refuses base.job (or
-  // takes the job, which then fails); one that does not yet refuses the kind or the rest.
-  const searchWorks = await (async () => {
-    const r = await fetch(base + "/api/v1/jobs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ kind: "search", dataset: "synthetic", model: "mlp", method: "uniform", base: { job: "0000000000000000" } }),
-    });
-    const j = await r.json();
-    if (r.status === 201) await fetch(base + "/api/v1/jobs/" + j.id + "/cancel", { method: "POST" });
-    return r.status === 201 || (j.error && j.error.field.startsWith("base"));
-  })();
-
-  if (searchWorks) {
+  {
     await check("a uniform search submitted through the form runs live in the jobs table", async () => {
       await page.goto(base + "/#/submit?tpl=search&base=" + trainId);
       await page.locator("#s-base").waitFor({ state: "visible" });
@@ -257,11 +245,9 @@ async function main() {
       const row = page.locator(`#jobs-table tr[data-id="${searchId}"]`);
       await row.waitFor();
       await page.locator(`#jobs-table tr[data-id="${searchId}"][data-state="succeeded"]`).waitFor({ timeout: STEP_TIMEOUT });
-      const acc = await row.locator("td").nth(4).textContent();
-      expect(/best \d+\.\d+ %/.test(acc), "the search's row shows no best accuracy: " + acc);
+      // the state comes with the event; the accuracy with the listing the page reads after it
+      await row.locator("td", { hasText: /best \d+\.\d+ %/ }).waitFor({ timeout: 10_000 });
     });
-  } else {
-    console.log("note: this daemon does not take search jobs yet: the search check is skipped");
   }
 
   // 4. the Pareto plot
@@ -273,6 +259,7 @@ async function main() {
       const s = await api("/api/v1/jobs/" + searchId);
       expected += (s.result.candidates || []).length;
     }
+    expect(expected === 4, `the search has ${expected - 1} candidates, not 3 (w2, w4, w8 at a8)`);
     expect(p.points.length === expected, `the API has ${p.points.length} points, expected ${expected}`);
     const fig = page.locator(`#pareto-figure[data-points="${expected}"]`);
     await fig.waitFor();
@@ -282,35 +269,82 @@ async function main() {
       const c = Chart.getChart(document.querySelector("#pareto-chart"));
       const sets = c.data.datasets;
       const line = sets.find((d) => d.label === "Pareto front");
-      return { points: sets.filter((d) => d !== line).reduce((n, d) => n + d.data.length, 0), front: line.data.length, stepped: line.stepped, xType: c.options.scales.x.type };
+      return {
+        points: sets.filter((d) => d !== line).reduce((n, d) => n + d.data.length, 0),
+        groups: sets.filter((d) => d !== line).map((d) => d.label),
+        front: line.data.length,
+        stepped: line.stepped,
+        xType: c.options.scales.x.type,
+      };
     });
+    // one colour per method and format: the float model, and each bit-width of the search
+    const want = new Set(p.points.map((q) => q.method + " · " + q.format));
+    expect(drawn.groups.length === want.size && drawn.groups.every((g) => want.has(g)),
+      "the colours are not by method and format: " + drawn.groups.join(", "));
     expect(drawn.points === expected, `the chart draws ${drawn.points} points, expected ${expected}`);
     expect(drawn.front === p.front.length && drawn.stepped, "the front is not drawn as a step line");
     expect(drawn.xType === "logarithmic", "memory is not on a log scale");
     expect((await page.locator("#front-table tbody tr").count()) === p.front.length, "the front table does not list the front");
     expect(!(await page.locator("#welcome").isVisible()), "the welcome panel stays on a daemon with jobs");
     await shot("overview-desktop");
+    // BitOPs: the daemon's front for that axis
+    const pb = await api("/api/v1/pareto?dataset=synthetic&model=mlp&x=bitops");
+    await page.selectOption("#pareto-x", "bitops");
+    await page.locator(`#pareto-figure[data-x="bitops"][data-front="${pb.front.length}"]`).waitFor();
+    const xt = await page.evaluate(() => Chart.getChart(document.querySelector("#pareto-chart")).options.scales.x.title.text);
+    expect(/BitOPs/.test(xt), "the x axis is not BitOPs: " + xt);
+    await page.selectOption("#pareto-x", "total_bytes");
+    await page.locator(`#pareto-figure[data-x="total_bytes"][data-front="${p.front.length}"]`).waitFor();
   });
 
   await check("hovering a point shows its configuration; clicking opens its job", async () => {
-    const pos = await page.evaluate(() => {
-      const canvas = document.querySelector("#pareto-chart");
-      const c = Chart.getChart(canvas);
-      const el = c.getDatasetMeta(0).data[0];
-      const r = canvas.getBoundingClientRect();
-      return { x: r.left + el.x, y: r.top + el.y };
-    });
-    await page.mouse.move(pos.x, pos.y);
-    await page.waitForFunction(() => {
-      const c = Chart.getChart(document.querySelector("#pareto-chart"));
-      return c.tooltip && c.tooltip.opacity > 0 && c.tooltip.body && c.tooltip.body.length > 0;
-    });
+    // a point of the search (the last group: the float model sorts first)
+    const where = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector("#pareto-chart");
+        const c = Chart.getChart(canvas);
+        const k = c.data.datasets.length - 2; // the last scatter group; the front line is last
+        const el = c.getDatasetMeta(k).data[0];
+        const r = canvas.getBoundingClientRect();
+        return { x: r.left + el.x, y: r.top + el.y };
+      });
+    const shown = () =>
+      page.waitForFunction(
+        () => {
+          const c = Chart.getChart(document.querySelector("#pareto-chart"));
+          return c.tooltip && c.tooltip.opacity > 0 && c.tooltip.body && c.tooltip.body.length > 0;
+        },
+        null,
+        { timeout: 5000 }
+      );
+    // a redraw between reading the point's place and moving there (a late event) moves it:
+    // read it again
+    let pos = null;
+    for (let tries = 0; ; tries++) {
+      pos = await where();
+      await page.mouse.move(pos.x - 30, pos.y - 30);
+      await page.mouse.move(pos.x, pos.y);
+      try {
+        await shown();
+        break;
+      } catch (e) {
+        if (tries === 2) throw new Error("no tooltip over the point at " + JSON.stringify(pos));
+      }
+    }
     const lines = await page.evaluate(() => Chart.getChart(document.querySelector("#pareto-chart")).tooltip.body[0].lines.join(" | "));
     expect(/accuracy \d/.test(lines) && /memory/.test(lines) && /job [0-9a-f]{16}/.test(lines), "the tooltip lacks the configuration: " + lines);
     await shot("pareto-hover", false);
     await page.mouse.click(pos.x, pos.y);
-    await page.waitForURL(/#\/jobs\/[0-9a-f]{16}/);
-    await page.locator("#job-facts .state").waitFor();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]{16}\?candidate=\d+$/);
+    expect(page.url().includes(searchId), "the click did not open the search: " + page.url());
+    await page.locator("#cand-table tbody tr").first().waitFor();
+    const rows = await page.locator("#cand-table tbody tr").count();
+    expect(rows === 3, "the search's page lists " + rows + " candidates");
+    const k = page.url().split("candidate=")[1];
+    const current = await page.locator('#cand-table a[aria-current="true"]').textContent();
+    const want = (await api("/api/v1/jobs/" + searchId)).result.candidates[Number(k)].label;
+    expect(current === want, `candidate ${k} (${want}) is not the one shown: ${current}`);
+    await shot("job-search");
   });
 
   // 5. cancel

@@ -43,8 +43,9 @@ typedef struct store_job {
     int64_t not_before, deadline;                             /* 0 when none */
     char *spec, *progress, *result;                           /* JSON text or NULL */
     char *partial;            /* a running search's result so far, JSON text or NULL */
-    /* store_list only, read from the result (a search's: the best accuracy and the smallest
-     * total bytes among its candidates); has_summary is 0 when the job has no result */
+    /* store_list only, read from the result (a search's: its best candidate's, which its result
+     * carries; else the best accuracy and the smallest total bytes among its candidates);
+     * has_summary is 0 when the job has no result */
     int has_summary, candidates;
     double test_accuracy, total_bytes;
 } store_job;

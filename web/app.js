@@ -372,12 +372,12 @@
         renderJobRow(row);
       }
       if (id === jobId && view === "job") renderJobProgress(Object.assign({}, d));
-    } else if (type === "partial") {
-      /* a search's candidates so far: its points may be on the plot already */
+    } else if (type === "candidate") {
+      /* a search finished a candidate: it is a point of the plot already */
       reloadParetoSoon();
+      reloadJobsSoon();
       if (id === jobId) reloadJobSoon();
     } else if (type === "epoch") {
-      if (isNum(d.candidate)) reloadParetoSoon(); /* a search moved on: see above */
       if (id === jobId && view === "job" && current) {
         delete d.job;
         epochs = epochs.filter((e) => e.epoch !== d.epoch || e.candidate !== d.candidate).concat([d]);

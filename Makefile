@@ -18,7 +18,11 @@ WERROR  ?= -Werror
 CFLAGS  ?= $(OPT) -g
 # libsystemd (sd_notify) is optional: without it quantd builds and runs, minus Type=notify.
 SYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo libsystemd)
-PKGS     = jansson libmicrohttpd sqlite3 libuv openblas zlib libcrypto $(SYSTEMD)
+# ONNX export is optional too: protobuf-c, its compiler and libonnx-dev's onnx.proto
+ONNX_PROTO = /usr/include/onnx/onnx.proto
+ONNX_PKG := $(shell test -f $(ONNX_PROTO) && command -v protoc-c >/dev/null && \
+              pkg-config --exists libprotobuf-c 2>/dev/null && echo libprotobuf-c)
+PKGS     = jansson libmicrohttpd sqlite3 libuv openblas zlib libcrypto $(SYSTEMD) $(ONNX_PKG)
 ALLCFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fopenmp -I. \
             $(if $(SYSTEMD),-DQD_HAVE_SYSTEMD) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
@@ -31,7 +35,8 @@ BIN    ?= bin
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev \
                libsqlite3-dev libuv1-dev check libsubunit-dev libcurl4-openssl-dev zlib1g-dev \
                libjs-chart.js dataset-fashion-mnist python3-torch libsystemd-dev libssl-dev wrk \
-               chromium clang libclang-rt-dev libomp-dev
+               chromium clang libclang-rt-dev libomp-dev \
+               protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3-onnx
 
 CORE_SRC   = $(wildcard core/*.c)
 JOBS_SRC   = $(wildcard jobs/*.c)
@@ -245,5 +250,24 @@ $(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: \
 .PHONY: bench-search
 bench-search: deps all
 	QUANTD=$(BIN)/quantd sh bench/search.sh
+
+# ---- export: ONNX through protobuf-c, the export suites, the export benchmark ----
+# The C code of onnx.proto is generated into $(BUILD)/gen/onnx at build time (never committed)
+# and linked into libqdjobs.a; without protobuf-c the ONNX format answers "not available".
+ifneq ($(ONNX_PKG),)
+ONNX_GEN = $(BUILD)/gen/onnx
+$(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(ONNX_GEN)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(ONNX_GEN) $(notdir $(ONNX_PROTO))
+$(ONNX_GEN)/onnx.pb-c.o: $(ONNX_GEN)/onnx.pb-c.c $(ONNX_GEN)/onnx.pb-c.h
+	$(CC) $(ALLCFLAGS) -I$(ONNX_GEN) -c $< -o $@
+$(BUILD)/jobs/export_onnx.o: $(ONNX_GEN)/onnx.pb-c.h
+$(BUILD)/jobs/export_onnx.o: ALLCFLAGS += -DQD_HAVE_ONNX -I$(ONNX_GEN)
+$(BUILD)/libqdjobs.a: $(ONNX_GEN)/onnx.pb-c.o
+endif
+
+.PHONY: bench-export
+bench-export: deps all
+	QUANTD=$(BIN)/quantd sh bench/export.sh
 
 -include $(CORE_OBJ:.o=.d) $(JOBS_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CLIENT_OBJ:.o=.d)

@@ -32,5 +32,6 @@ int cli_mkdirs(const char *path, qd_err *err);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
 
 #endif

@@ -96,12 +96,64 @@ static int check_start(http_req *r, const char *job, const char *checkpoint, con
     return ok ? 0 : qd_fail(err, QD_ESPEC, field, "job %s is not a train job", job);
 }
 
+/* An export without "dataset" evaluates on the source job's data set: the stored spec gets the
+ * source's "dataset" and "subset" (the training subset gives the input normalisation), so the
+ * job's record says what it ran on. */
+static void inherit_dataset(http_req *r, const char *source_spec)
+{
+    json_t *src = source_spec ? json_loads(source_spec, 0, NULL) : NULL;
+    json_t *ds = json_object_get(src, "dataset"), *subset = json_object_get(src, "subset");
+    if (json_is_string(ds) && !json_object_get(r->json, "dataset"))
+        json_object_set(r->json, "dataset", ds);
+    if (json_is_object(subset) && !json_object_get(r->json, "subset"))
+        json_object_set(r->json, "subset", subset);
+    json_decref(src);
+}
+
+/* An export's source: a finished train or search job the caller sees, never a file; a
+ * candidate only for a search job. */
+static int check_export(http_req *r, const export_spec *e, qd_err *err)
+{
+    if (e->checkpoint[0])
+        return qd_fail(err, QD_ESPEC, "checkpoint",
+                       "the daemon does not read checkpoint files: export a job with \"job\"");
+    if (e->dataset[0] && !catalog_dataset_ok(r->app->cfg, e->dataset))
+        return qd_fail(err, QD_ESPEC, "dataset",
+                       "no data set \"%s\" on this server: GET /api/v1/datasets lists them",
+                       e->dataset);
+    store_job j;
+    if (!valid_id(e->job) || store_get(r->app->st, e->job, http_visible_team(r), &j, NULL) < 0)
+        return qd_fail(err, QD_ESPEC, "job", "no job %s", e->job);
+    int search = strcmp(j.kind, "search") == 0, kind_ok = search || !strcmp(j.kind, "train");
+    int state = j.state;
+    if (!e->dataset[0] && kind_ok)
+        inherit_dataset(r, j.spec);
+    store_job_clear(&j);
+    if (!kind_ok)
+        return qd_fail(err, QD_ESPEC, "job", "job %s is not a train or search job", e->job);
+    if (state != JS_SUCCEEDED)
+        return qd_fail(err, QD_ESPEC, "job",
+                       "job %s has not succeeded (it is %s): export it once it has", e->job,
+                       store_state_name(state));
+    if (search && e->candidate < 0)
+        return qd_fail(err, QD_ESPEC, "candidate",
+                       "job %s is a search job: give \"candidate\", the index of one of its "
+                       "candidates",
+                       e->job);
+    if (!search && e->candidate >= 0)
+        return qd_fail(err, QD_ESPEC, "candidate", "job %s is a train job: it has no candidates",
+                       e->job);
+    return 0;
+}
+
 static int check_daemon_rules(http_req *r, const job_spec *spec, qd_err *err)
 {
     const train_spec *t = &spec->train;
     const search_spec *s = &spec->search;
     const serve_config *c = r->app->cfg;
     int search = spec->kind == JOB_SEARCH;
+    if (spec->kind == JOB_EXPORT)
+        return check_export(r, &spec->export_, err);
     if (spec->kind != JOB_TRAIN && !search)
         return 0;
     const char *dataset = search ? s->dataset : t->dataset, *model = search ? s->model : t->model;
@@ -190,7 +242,9 @@ enum MHD_Result http_jobs_submit(http_req *r)
         digest_sha256_hex(keyed, (size_t)m, hash);
         free(keyed);
     }
-    const char *name = spec->kind == JOB_SEARCH ? spec->search.name : spec->train.name;
+    const char *name = spec->kind == JOB_SEARCH   ? spec->search.name
+                       : spec->kind == JOB_EXPORT ? spec->export_.name
+                                                  : spec->train.name;
     store_submit_req rq = {.team = r->team, .kind = kind_names[spec->kind],
                            .name = name, .spec = text, .idem_key = key,
                            .idem_hash = key ? hash : NULL, .priority = (int)priority,

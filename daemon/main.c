@@ -1,6 +1,6 @@
 /*
- * main.c: the quantd command: subcommand dispatch (serve, run, token), shared option handling
- * and process set-up.
+ * main.c: the quantd command: subcommand dispatch (serve, run, infer, token), shared option
+ * handling and process set-up.
  * OpenBLAS is made single-threaded here, once: every job splits its own work over its thread
  * budget, so two jobs on two workers never use more cores than they were given.
  */
@@ -22,6 +22,8 @@ static const char USAGE[] =
     "Commands:\n"
     "  serve             the daemon: REST API on 127.0.0.1:8080, job queue, workers\n"
     "  run SPEC.json     run one job in the foreground (progress on stderr, result on stdout)\n"
+    "  infer MODEL.qmodel --dataset NAME\n"
+    "                    run an exported model on a data set: accuracy and images/s\n"
     "  token create --team NAME | list | revoke ID\n"
     "                    bearer tokens for the API, one team each\n"
     "  help              this help; `quantd COMMAND --help` for a command's options\n"
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "token"))
         return cmd_token(argc - 1, argv + 1);
+    if (!strcmp(cmd, "infer"))
+        return cmd_infer(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         fputs(USAGE, stdout);
         return 0;

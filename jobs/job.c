@@ -4,6 +4,7 @@
  */
 #include "job.h"
 
+#include "export.h"
 #include "search.h"
 #include "train.h"
 
@@ -14,6 +15,8 @@ int job_run(const job_spec *spec, const job_env *env, json_t **result, qd_err *e
         return train_run(&spec->train, env, result, err);
     case JOB_SEARCH:
         return search_run(&spec->search, env, result, err);
+    case JOB_EXPORT:
+        return export_run(&spec->export_, env, result, err);
     }
     return qd_fail(err, QD_ESPEC, "kind", "jobs of this kind cannot run in this build");
 }

@@ -801,10 +801,11 @@ static int parse_kind(json_t *root, int *kind, qd_err *err)
         *kind = JOB_SEARCH;
         return 0;
     }
-    if (json_is_string(v) && strcmp(json_string_value(v), "export") == 0)
-        return qd_fail(err, QD_ESPEC, "kind", "kind \"%s\" is not supported yet; only \"train\" and \"search\" are",
-                       json_string_value(v));
-    return qd_fail(err, QD_ESPEC, "kind", "must be \"train\" or \"search\"");
+    if (json_is_string(v) && strcmp(json_string_value(v), "export") == 0) {
+        *kind = JOB_EXPORT;
+        return 0;
+    }
+    return qd_fail(err, QD_ESPEC, "kind", "must be \"train\", \"search\" or \"export\"");
 }
 
 int spec_parse(job_spec *spec, const char *json, long len, qd_err *err)
@@ -825,6 +826,8 @@ int spec_parse(job_spec *spec, const char *json, long len, qd_err *err)
     rc = parse_kind(root, &spec->kind, err);
     if (!rc && spec->kind == JOB_SEARCH)
         rc = spec_parse_search(&spec->search, root, err);
+    else if (!rc && spec->kind == JOB_EXPORT)
+        rc = spec_parse_export(&spec->export_, root, err);
     else if (!rc)
         rc = parse_train(&spec->train, root, err);
 out:

@@ -132,10 +132,26 @@ typedef struct search_spec {
     int subset_train, subset_test;
 } search_spec;
 
+/* ---- export jobs (schema/export-spec.md; parsed by spec_export.c) ---- */
+
+enum export_format { EXPORT_QMODEL = 0, EXPORT_C, EXPORT_ONNX };
+
+typedef struct export_spec {
+    char name[SPEC_STR];        /* default "" */
+    char job[64];               /* the finished train or search job to export, or */
+    char checkpoint[SPEC_STR];  /* a checkpoint file (quantd run only) */
+    int candidate;              /* a search job's candidate; -1 = not given */
+    int format;                 /* enum export_format; required */
+    char dataset[SPEC_STR];     /* to evaluate on; "" = the one the checkpoint names */
+    int subset_train, subset_test; /* 0 = all (the train split gives the normalisation) */
+    char prefix[64];            /* format "c": prefix of the generated names; default "qd_model" */
+} export_spec;
+
 typedef struct job_spec {
     int kind;               /* enum job_kind */
     train_spec train;       /* kind == JOB_TRAIN */
     search_spec search;     /* kind == JOB_SEARCH */
+    export_spec export_;    /* kind == JOB_EXPORT */
 } job_spec;
 
 /*

@@ -36,5 +36,7 @@ int spec_get_enum(json_t *obj, const char *path, const char *key, const char *co
 /* A train spec's optimizer, schedule and quant sections are read by spec_parse only; the search
  * parser reads its own sections and checks the ones it passes on by parsing a train spec. */
 int spec_parse_search(search_spec *s, json_t *root, qd_err *err);
+/* The export spec (spec_export.c). */
+int spec_parse_export(export_spec *e, json_t *root, qd_err *err);
 
 #endif

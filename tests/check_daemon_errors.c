@@ -170,7 +170,7 @@ static const bad_request cases[] = {
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": \"search\""), 422,
      "invalid_spec", "method"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": \"export\""), 422,
-     "invalid_spec", "kind"},
+     "invalid_spec", "model"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"kind\": 7"), 422, "invalid_spec",
      "kind"},
     {"POST", "/api/v1/jobs", ALPHA, NULL, JSON, TEXT, SPEC(", \"quant\": {\"method\": \"qat\", "

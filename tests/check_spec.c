@@ -48,7 +48,7 @@ static const bad_case bad_cases[] = {
     {"null", QD_ESPEC, ""},
     /* kind and top-level fields */
     {"{'kind': 'search', " BASE "}", QD_ESPEC, "method"},
-    {"{'kind': 'export', " BASE "}", QD_ESPEC, "kind"},
+    {"{'kind': 'export', " BASE "}", QD_ESPEC, "model"}, /* a train spec's field */
     {"{'kind': 'fit', " BASE "}", QD_ESPEC, "kind"},
     {"{'kind': 1, " BASE "}", QD_ESPEC, "kind"},
     {"{" BASE ", 'lr': 0.1}", QD_ESPEC, "lr"},
@@ -220,7 +220,7 @@ static const msg_case msg_cases[] = {
     {"{'dataset': 'a', 'dataset': 'b', 'model': 'mlp'}", "duplicate"},
     {"[]", "spec must be a JSON object"},
     {"{'kind': 'search', " BASE "}", "\"sensitivity\""},
-    {"{'kind': 'export', " BASE "}", "not supported yet"},
+    {"{'kind': 'export', " BASE "}", "allowed: kind, name, job, checkpoint"},
     {"{" BASE ", 'optimizer': {'foo': 1}}", "allowed: name, lr, momentum"},
     {"{" BASE ", 'optimizer': {'lr': -0.1}}", "(0, 10]"},
     {"{" BASE ", 'schedule': 'linear'}", "\"one-cycle\""},

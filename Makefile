@@ -11,6 +11,11 @@
 #                 them for a few seconds after replaying their seed corpora
 #   make run      deps + build + quantd serve on 127.0.0.1:8080 with state in ./var
 #   make bench    the measured figures, each beside its peer (long: minutes)
+#   make stress   the long fault runs (tests/stress/run.sh, at nice 10): STRESS_ROUNDS (50) kill -9
+#                 rounds, SIGTERM under load, a full disk, a crash loop, the whole allocation-failure
+#                 sweep of the store, hostile HTTP clients; make test runs short versions
+#   make bench-load  wrk for SECONDS_LOAD (180) on the read endpoints and /metrics while two jobs
+#                 train: errors, p99 per endpoint, the daemon's memory over time (bench/load.sh)
 
 CC      ?= cc
 OPT     ?= -O3 -march=native
@@ -233,8 +238,9 @@ test-browser: $(BIN)/quantd
 # ---- reliability: suites that link the daemon's own code, stress rounds, load ----
 # check_daemon_auth reads the route table (http_route) to try every route; check_store_faults
 # drives the store with failing allocations. Both link all of daemon/ with main() renamed so
-# the suite's own main is the program's. tests/libqdfault.so is an LD_PRELOAD shim the fault
-# suites load into quantd (a data set that kills the process; writes that fail with ENOSPC).
+# the suite's own main is the program's. libqdfault.so is an LD_PRELOAD shim that
+# check_daemon_faults loads into quantd (a data set that kills the process; writes that fail
+# with ENOSPC where a tmpfs cannot be mounted).
 DAEMON_LIB = $(BUILD)/libqdd.a
 $(BUILD)/tests/quantd_main.o: daemon/main.c
 	@mkdir -p $(dir $@)
@@ -244,6 +250,23 @@ $(DAEMON_LIB): $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ)) $(BUILD)/tests
 $(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: $(DAEMON_LIB)
 $(BUILD)/tests/check_daemon_auth $(BUILD)/tests/check_store_faults: \
     private LDLIBS := $(DAEMON_LIB) $(BUILD)/libqdjobs.a $(BUILD)/libqdcore.a $(LDLIBS)
+$(BUILD)/tests/libqdfault.so: tests/stress/qdfault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -O2 -fPIC -shared -o $@ $< -ldl
+$(BUILD)/tests/check_daemon_faults: $(BUILD)/tests/libqdfault.so
+$(BUILD)/tests/check_daemon_faults: private ALLCFLAGS += -DQD_FAULT_LIB='"$(BUILD)/tests/libqdfault.so"'
+
+# make stress: the long fault runs (tests/stress/run.sh), at nice 10: STRESS_ROUNDS kill -9
+# rounds (default 50), the whole allocation-failure sweep of the store, the disk-full test
+# again through the LD_PRELOAD shim, the hostile-HTTP suite; one line of figures each.
+# make bench-load: wrk for BENCH_SECONDS (default 180) against the read endpoints and /metrics
+# while two jobs train (bench/load.sh): errors, p99 per endpoint, the daemon's RSS over time.
+.PHONY: stress bench-load
+STRESS_SUITES = check_daemon_faults check_store_faults check_daemon_hostile
+stress: all $(STRESS_SUITES:%=$(BUILD)/tests/%)
+	@nice -n 10 sh tests/stress/run.sh $(BUILD) $(STRESS_ROUNDS)
+bench-load: all
+	QUANTD=$(BIN)/quantd sh bench/load.sh
 
 # ---- search: uniform and sensitivity searches on Fashion-MNIST cnn-s (bench/search.sh) ----
 # From bench-accuracy's float model (or FLOAT=path/model.qdc); long: about 45 minutes on 2 cores.

@@ -159,6 +159,6 @@ void adaqat_step(adaqat *a, model *m, long step, float loss, const float *x, con
         update_group(a, m, -1, 0, loss, x, y, n);
         update_group(a, m, -1, 1, loss, x, y, n);
     }
-    a->updates++;
+    a->updates = (step + 1) / a->cfg.interval; /* from the step, so a resumed run counts all */
     adaqat_sync(a, m);
 }

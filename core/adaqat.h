@@ -33,7 +33,7 @@ typedef struct adaqat {
     float *saved_state;    /* the model's state around the extra forwards */
     float *dlogits;        /* unused scratch for the extra forwards' logits */
     double cost_ref;
-    long updates;
+    long updates;          /* updates made since step 0, resumed runs included */
 } adaqat;
 
 /* Start: n_w = init_w, n_a = init_a in every adapted layer (its formats must be int). */

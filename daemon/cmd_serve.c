@@ -70,6 +70,10 @@ static void on_drained(void *ctx)
     log_msg(LOG_INFO, "workers stopped; closing");
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
+    /* closing the handles restored the default action: a second signal now would kill the
+     * process (status 143) in the middle of a clean exit with nothing left to requeue */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     uv_close((uv_handle_t *)&sv->grace, NULL);
     uv_close((uv_handle_t *)&sv->watchdog, NULL);
     sched_close(sv->app.sc);

@@ -102,11 +102,13 @@ int cli_mkdirs(const char *path, qd_err *err)
             continue;
         *p = '\0';
         if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return qd_fail(err, QD_EIO, path, "cannot create %s: %s", tmp, strerror(errno));
+            return qd_fail(err, errno == ENOSPC ? QD_ENOSPC : QD_EIO, path,
+                           "cannot create %s: %s", tmp, strerror(errno));
         *p = '/';
     }
     if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return qd_fail(err, QD_EIO, path, "cannot create %s: %s", tmp, strerror(errno));
+        return qd_fail(err, errno == ENOSPC ? QD_ENOSPC : QD_EIO, path, "cannot create %s: %s",
+                       tmp, strerror(errno));
     return 0;
 }
 

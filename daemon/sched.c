@@ -3,14 +3,22 @@
  *
  * Invariants: a worker is idle, pending (the loop thread claimed a job for it in the store and
  * handed it over) or busy (its thread runs the job); the flags and w->job change only under
- * s->mu. Only the loop thread claims jobs, so jobs start in the store's order. A worker's
+ * s->mu. Only the loop thread claims jobs, so jobs start in the store's order.
+ *
+ * Suspects run alone: a job that was running when the daemon crashed (crashes > 0) may be the
+ * one whose input kills the process. It starts only when no other job runs, and nothing else
+ * starts beside it; while one is next in the queue the other workers wait. So a job that crashes
+ * the daemon again spends only its own crash budget (--max-crashes), not its neighbours'. A worker's
  * stop reason only moves away from STOP_NONE, and a user's cancel wins over the others.
  *
  * What becomes of a job when job_run returns: 0 -> succeeded; cancelled by the user ->
  * cancelled; by a shutdown -> queued again (the attempt does not count; it resumes from its
  * checkpoint); by its deadline -> failed (deadline_exceeded); any other error -> failed, or
  * queued again after a back-off of retry_backoff * 2^(attempt-1) seconds when the error may
- * pass (I/O, memory, a data set being written) and attempts remain.
+ * pass (I/O, memory, a data set being written) and attempts remain; no space left on the
+ * device -> queued again after the same back-off without spending an attempt (the disk, not
+ * the job, failed), however often. When the store cannot record the outcome (its disk is full
+ * too) the worker keeps the job and tries again every second until it can, or until shutdown.
  */
 #include "sched.h"
 
@@ -241,6 +249,12 @@ static int record_end(worker *w, int rc, qd_err *e, const json_t *result, int64_
         return store_requeue(a->st, j->seq, "daemon shutting down", now, &err);
     if (rc == QD_ECANCELLED && stop == STOP_DEADLINE)
         qd_fail(e, QD_EDEADLINE, NULL, "the deadline passed while the job ran");
+    if (e->code == QD_ENOSPC) {
+        double delay = a->cfg->retry_backoff * pow(2.0, j->attempts - 1);
+        int64_t at = now + (int64_t)(fmin(delay, 3600.0) * 1000.0) + 1;
+        return store_defer(a->st, j->seq, j->attempts, e, at, "retry (not counted): no_space",
+                           now, &err);
+    }
     int64_t retry_at = 0;
     if (e->code != QD_EDEADLINE && retryable(e->code) && j->attempts < j->max_attempts) {
         double delay = a->cfg->retry_backoff * pow(2.0, j->attempts - 1);
@@ -256,6 +270,13 @@ static void finish(worker *w, int rc, qd_err *e, const json_t *result, double se
     if (rc < 0 && !e->code)
         e->code = rc;
     int wrc = record_end(w, rc, e, result, qtime_now_ms());
+    for (int tries = 1; wrc < 0 && atomic_load(&w->stop) != STOP_SHUTDOWN; tries++) {
+        if (tries == 1 || tries % 60 == 0)
+            log_msg(LOG_ERROR, "job %s: the outcome could not be stored (%s); trying again "
+                    "every second", w->job.id, qd_err_name(wrc));
+        sleep(1);
+        wrc = record_end(w, rc, e, result, qtime_now_ms());
+    }
     if (wrc < 0)
         log_msg(LOG_ERROR, "job %s: the outcome could not be stored (%s); it will be recovered "
                 "at the next start", w->job.id, qd_err_name(wrc));
@@ -344,17 +365,22 @@ static void dispatch(sched *s)
     if (s->draining)
         return;
     int64_t now = qtime_now_ms();
+    int running = 0, suspect = 0;
     pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n; i++)
+        if (s->w[i].pending || s->w[i].busy)
+            running = 1, suspect |= s->w[i].job.crashes > 0;
+    for (int i = 0; i < s->n && !suspect; i++) {
         worker *w = &s->w[i];
         if (w->pending || w->busy)
             continue;
         qd_err err = {0};
-        int got = store_claim(s->app->st, now, &w->job, &err);
+        int got = store_claim_next(s->app->st, now, running, &w->job, &err);
         if (got < 0)
             log_msg(LOG_ERROR, "cannot take a job from the store: %s", err.msg);
         if (got <= 0)
             break;
+        running = 1, suspect = w->job.crashes > 0;
         atomic_store(&w->stop, STOP_NONE);
         w->pending = 1;
         pthread_cond_broadcast(&s->cv);

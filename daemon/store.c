@@ -66,7 +66,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?1, "
                 "updated_at = ?1, progress = NULL WHERE seq = (SELECT seq FROM jobs "
                 "WHERE state = 'queued' AND not_before <= ?1 ORDER BY priority DESC, seq "
-                "LIMIT 1) RETURNING " JOB_COLS ", spec, result, partial",
+                "LIMIT 1) AND (?2 = 0 OR crashes = 0) RETURNING " JOB_COLS ", spec, result, partial",
     [Q_SUCCEED] = "UPDATE jobs SET state = 'succeeded', result = ?2, partial = NULL, finished_at = ?3, "
                   "updated_at = ?3 WHERE seq = ?1 AND state = 'running'",
     [Q_FAIL] = "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
@@ -79,6 +79,10 @@ static const char *const SQL[Q_COUNT] = {
                   "ELSE 'queued' END, attempts = max(attempts - 1, 0), finished_at = CASE "
                   "WHEN cancel_requested THEN ?2 END, updated_at = ?2 "
                   "WHERE seq = ?1 AND state = 'running'",
+    [Q_DEFER] = "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' "
+                "ELSE 'queued' END, attempts = max(attempts - 1, 0), not_before = ?2, "
+                "finished_at = CASE WHEN cancel_requested THEN ?3 END, updated_at = ?3 "
+                "WHERE seq = ?1 AND state = 'running'",
     [Q_RUNNING] = "SELECT seq, crashes, cancel_requested, attempts FROM jobs "
                   "WHERE state = 'running'",
     [Q_RECOVER] = "UPDATE jobs SET crashes = crashes + 1, state = ?2, attempts = CASE WHEN "

@@ -107,11 +107,19 @@ int store_cancel(store *st, const char *id, const char *team, int *state, qd_err
 /* The next queued job (highest priority, then oldest) whose back-off has passed, now running.
  * Returns 1 and fills out, 0 when there is none. */
 int store_claim(store *st, int64_t now, store_job *out, qd_err *err);
+/* The same, but with clean_only the next job is taken only if no daemon crash has caught it
+ * running (crashes = 0); otherwise none is (0), so that the scheduler can run it alone. */
+int store_claim_next(store *st, int64_t now, int clean_only, store_job *out, qd_err *err);
 int store_succeed(store *st, int64_t seq, const char *result, int64_t now, qd_err *err);
 /* A failed attempt: recorded in the error history; queued again at retry_at when retry_at > 0,
  * otherwise failed (cancel_requested turns both into cancelled). */
 int store_fail(store *st, int64_t seq, int attempt, const qd_err *e, int64_t retry_at,
                int64_t now, qd_err *err);
+/* An attempt that failed for want of a resource of the machine (a full disk), not through the
+ * job: recorded in the error history like store_fail's, queued again at retry_at with reason,
+ * and not counted against max_attempts (cancel_requested turns it into cancelled). */
+int store_defer(store *st, int64_t seq, int attempt, const qd_err *e, int64_t retry_at,
+                const char *reason, int64_t now, qd_err *err);
 int store_cancelled(store *st, int64_t seq, int64_t now, qd_err *err);
 /* An interrupted attempt (shutdown): queued again; the attempt does not count. */
 int store_requeue(store *st, int64_t seq, const char *reason, int64_t now, qd_err *err);

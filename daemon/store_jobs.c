@@ -165,11 +165,16 @@ int store_cancel(store *st, const char *id, const char *team, int *state, qd_err
 
 int store_claim(store *st, int64_t now, store_job *out, qd_err *err)
 {
+    return store_claim_next(st, now, 0, out, err);
+}
+
+int store_claim_next(store *st, int64_t now, int clean_only, store_job *out, qd_err *err)
+{
     int rc = store_wbegin(st, err), got = 0;
     if (rc < 0)
         return rc;
     conn *c = &st->w;
-    sqlite3_stmt *s = store_bind(c, Q_CLAIM, "i", now);
+    sqlite3_stmt *s = store_bind(c, Q_CLAIM, "ii", now, (int64_t)(clean_only != 0));
     int e = s ? sqlite3_step(s) : SQLITE_ERROR;
     if (e == SQLITE_ROW) {
         store_read_job(s, out, 1);
@@ -221,23 +226,37 @@ int store_requeue(store *st, int64_t seq, const char *reason, int64_t now, qd_er
     return move(st, seq, now, reason, err, Q_REQUEUE, "ii", seq, now);
 }
 
-int store_fail(store *st, int64_t seq, int attempt, const qd_err *e, int64_t retry_at,
-               int64_t now, qd_err *err)
+/* The end of a failed attempt by statement q (Q_FAIL or Q_DEFER): state, error, transition. */
+static int attempt_failed(store *st, int q, int64_t seq, int attempt, const qd_err *e,
+                          int64_t retry_at, const char *reason, int64_t now, qd_err *err)
 {
     int rc = store_wbegin(st, err), changes = 0;
     if (rc < 0)
         return rc;
     conn *c = &st->w;
-    rc = store_run(c, store_bind(c, Q_FAIL, "iii", seq, retry_at, now), &changes, err, "failing a job");
+    rc = store_run(c, store_bind(c, q, "iii", seq, retry_at, now), &changes, err, "failing a job");
     if (!rc && changes)
         rc = store_run(c, store_bind(c, Q_ERROR_ADD, "iiittt", seq, (int64_t)attempt, now,
                          qd_err_name(e->code), e->msg[0] ? e->msg : qd_err_message(e->code),
                          e->field),
                  NULL, err, "error history");
     if (!rc && changes)
-        rc = store_run(c, store_bind(c, Q_TRANSITION, "iit", seq, now, retry_at ? "retry" : qd_err_name(e->code)),
-                 NULL, err, "transition");
+        rc = store_run(c, store_bind(c, Q_TRANSITION, "iit", seq, now, reason), NULL, err,
+                       "transition");
     return store_wend(st, rc, err);
+}
+
+int store_fail(store *st, int64_t seq, int attempt, const qd_err *e, int64_t retry_at,
+               int64_t now, qd_err *err)
+{
+    return attempt_failed(st, Q_FAIL, seq, attempt, e, retry_at,
+                          retry_at ? "retry" : qd_err_name(e->code), now, err);
+}
+
+int store_defer(store *st, int64_t seq, int attempt, const qd_err *e, int64_t retry_at,
+                const char *reason, int64_t now, qd_err *err)
+{
+    return attempt_failed(st, Q_DEFER, seq, attempt, e, retry_at, reason, now, err);
 }
 
 int store_requeue_running(store *st, const char *reason, int64_t now, qd_err *err)

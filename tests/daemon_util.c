@@ -108,6 +108,38 @@ void dt_start(dt_daemon *d, const char *state, const char *const *extra)
     ck_abort_msg("quantd serve did not answer /healthz within 20 s; see %s", d->log);
 }
 
+void dt_spawn(dt_daemon *d, const char *state, const char *const *extra)
+{
+    const char *argv[64];
+    char listen[64];
+    memset(d, 0, sizeof *d);
+    d->port = free_port();
+    snprintf(d->state, sizeof d->state, "%s", state);
+    snprintf(d->log, sizeof d->log, "%s/daemon.log", state);
+    serve_args(argv, listen, state, extra, d->port);
+    d->pid = spawn(argv, d->log, -1);
+}
+
+int dt_ready(dt_daemon *d, double timeout_s, int *status)
+{
+    for (double t0 = now_s(); now_s() - t0 < timeout_s; usleep(20000)) {
+        int st;
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            d->pid = 0;
+            return 0;
+        }
+        dt_resp r = dt_request(d, "GET", "/healthz", NULL, NULL, 0);
+        long code = r.status;
+        dt_resp_free(&r);
+        if (code == 200)
+            return 1;
+    }
+    ck_abort_msg("quantd serve neither answered /healthz nor exited within %.0f s; see %s",
+                 timeout_s, d->log);
+    return 0;
+}
+
 int dt_start_fails(const char *state, const char *const *extra)
 {
     const char *argv[64];

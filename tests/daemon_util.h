@@ -46,6 +46,11 @@ void dt_rmdir(char *dir);
  * may be NULL.
  */
 void dt_start(dt_daemon *d, const char *state, const char *const *extra);
+/* Starts it the same way without waiting (d->pid, d->port set); dt_ready then waits up to
+ * timeout_s for /healthz: 1 once it answers, 0 when the process exits first (its status, or
+ * 128 + the signal that ended it, in *status; d->pid is then 0). */
+void dt_spawn(dt_daemon *d, const char *state, const char *const *extra);
+int dt_ready(dt_daemon *d, double timeout_s, int *status);
 /* Same, but expects the daemon to exit by itself; returns its exit status. */
 int dt_start_fails(const char *state, const char *const *extra);
 /* Sends sig and waits for the process; returns the exit status, or 128 + signal number. */

@@ -169,13 +169,21 @@ void store_job_clear(store_job *j)
 
 /* ---- statements ---- */
 
+int store_prep_failure(conn *c)
+{
+    return sqlite3_errcode(c->db) == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+}
+
 int store_db_fail(sqlite3 *db, int rc, qd_err *err, const char *what)
 {
+    if (rc == SQLITE_ERROR && db && sqlite3_errcode(db) == SQLITE_NOMEM)
+        rc = SQLITE_NOMEM; /* a statement that could not be prepared */
     int code = rc == SQLITE_FULL ? QD_ENOSPC
                : rc == SQLITE_NOMEM ? QD_ENOMEM
                : rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? QD_EFORMAT
                                                             : QD_EIO;
-    return qd_fail(err, code, NULL, "store: %s: %s", what, db ? sqlite3_errmsg(db) : "");
+    return qd_fail(err, code, NULL, "store: %s: %s", what,
+                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
 static sqlite3_stmt *prep(conn *c, sqlite3_stmt **slot, const char *sql)
@@ -196,12 +204,19 @@ sqlite3_stmt *store_bindv(conn *c, sqlite3_stmt *s, const char *fmt, va_list ap)
     if (!s)
         return NULL;
     for (int i = 1; *fmt; fmt++, i++) {
+        int rc;
         if (*fmt == 't') {
             const char *v = va_arg(ap, const char *);
-            v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
+            rc = v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
         } else {
             int64_t v = va_arg(ap, int64_t);
-            *fmt == 'z' && !v ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
+            rc = *fmt == 'z' && !v ? sqlite3_bind_null(s, i) : sqlite3_bind_int64(s, i, v);
+        }
+        if (rc != SQLITE_OK) {
+            /* out of memory copying a text: the statement must not run with that parameter
+             * NULL (in "?2 IS NULL OR team = ?2" it would drop the team filter) */
+            sqlite3_clear_bindings(s);
+            return NULL;
         }
     }
     (void)c;
@@ -212,7 +227,7 @@ sqlite3_stmt *store_bind_stmt(sqlite3_stmt *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    store_bindv(NULL, s, fmt, ap);
+    s = store_bindv(NULL, s, fmt, ap);
     va_end(ap);
     return s;
 }
@@ -240,6 +255,8 @@ void store_done(sqlite3_stmt *s)
  * *changes (may be NULL). */
 int store_run(conn *c, sqlite3_stmt *s, int *changes, qd_err *err, const char *what)
 {
+    if (!s && store_prep_failure(c) == SQLITE_NOMEM)
+        return store_db_fail(c->db, SQLITE_NOMEM, err, what);
     if (!s)
         return qd_fail(err, QD_EINTERNAL, NULL, "store: %s: statement unavailable", what);
     int rc = sqlite3_step(s);
@@ -335,6 +352,9 @@ static int conn_open(conn *c, const char *path, int writer, qd_err *err)
         return store_db_fail(c->db, rc, err, path);
     if (!writer)
         return 0;
+    /* prepared now, so that ending a transaction never needs memory it may not get */
+    if (!store_stmt(c, Q_BEGIN) || !store_stmt(c, Q_COMMIT) || !store_stmt(c, Q_ROLLBACK))
+        return store_db_fail(c->db, store_prep_failure(c), err, path);
     sqlite3_stmt *s = NULL;
     rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
     if (!rc && (rc = sqlite3_step(s)) == SQLITE_ROW &&
@@ -365,6 +385,8 @@ void store_reader_put(store *st, conn *c)
 int store_wbegin(store *st, qd_err *err)
 {
     pthread_mutex_lock(&st->wmu);
+    if (!sqlite3_get_autocommit(st->w.db)) /* a ROLLBACK that failed: finish it now */
+        store_run(&st->w, store_bind(&st->w, Q_ROLLBACK, ""), NULL, NULL, "rollback");
     int rc = store_run(&st->w, store_bind(&st->w, Q_BEGIN, ""), NULL, err, "begin");
     if (rc < 0)
         pthread_mutex_unlock(&st->wmu);
@@ -401,8 +423,10 @@ int store_read_rows(store *st, int q, int64_t seq, json_t *(*row)(sqlite3_stmt *
                      qd_err *err)
 {
     conn *c = store_reader(st);
-    sqlite3_stmt *s = store_bind(c, q, "i", seq);
-    int rc = SQLITE_ERROR;
+    sqlite3_stmt *s = store_stmt(c, q); /* some take the job (seq), the token list nothing */
+    if (s && sqlite3_bind_parameter_count(s) > 0)
+        s = store_bind_stmt(s, "i", seq);
+    int rc = store_prep_failure(c);
     *out = json_array();
     while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
         json_array_append_new(*out, row(s));
@@ -516,7 +540,11 @@ static int insert_one(conn *c, store_submit_req *rq, int64_t now, qd_err *err)
     rq->replayed = 0;
     if (rq->idem_key) {
         sqlite3_stmt *s = store_bind(c, Q_IDEM_FIND, "tt", rq->team, rq->idem_key);
-        int found = s && sqlite3_step(s) == SQLITE_ROW;
+        int e = s ? sqlite3_step(s) : store_prep_failure(c), found = e == SQLITE_ROW;
+        if (e != SQLITE_ROW && e != SQLITE_DONE) {
+            store_done(s);
+            return store_db_fail(c->db, e, err, "finding an Idempotency-Key");
+        }
         int same = found && strcmp((const char *)sqlite3_column_text(s, 1), rq->idem_hash) == 0;
         if (found)
             store_col_copy(s, 0, rq->id, sizeof rq->id);
@@ -535,7 +563,7 @@ static int insert_one(conn *c, store_submit_req *rq, int64_t now, qd_err *err)
         sqlite3_stmt *s = store_bind(c, Q_INSERT, "tttttiiztti", rq->id, rq->team, rq->kind, rq->name,
                                rq->spec, (int64_t)rq->priority, (int64_t)rq->max_attempts,
                                rq->deadline, rq->idem_key, rq->idem_hash, now);
-        int e = s ? sqlite3_step(s) : SQLITE_ERROR;
+        int e = s ? sqlite3_step(s) : store_prep_failure(c);
         store_done(s);
         if (e == SQLITE_CONSTRAINT)
             continue; /* an id collision: draw another */
@@ -553,9 +581,16 @@ static void commit_batch(store *st, gc_req *batch)
     int64_t now = qtime_now_ms();
     int rc = store_wbegin(st, &cerr);
     if (rc == 0) {
-        for (gc_req *r = batch; r; r = r->next)
+        for (gc_req *r = batch; r && rc == 0; r = r->next) {
             r->rc = insert_one(&st->w, r->rq, now, r->err);
-        rc = store_wend(st, 0, &cerr);
+            /* a store failure (out of memory, disk full) may have left half a job (its row,
+             * not its transition) or, SQLite rolling the transaction back, let the next
+             * inserts commit one by one: the batch fails as one instead, nothing kept */
+            if (r->rc < 0 && r->rc != QD_EIDEMPOTENCY)
+                rc = qd_fail(&cerr, r->rc, NULL, "%s",
+                             r->err ? r->err->msg : "store: a submission of the batch failed");
+        }
+        rc = store_wend(st, rc, &cerr);
     }
     if (rc < 0)
         for (gc_req *r = batch; r; r = r->next) {
@@ -607,7 +642,7 @@ int store_token_find(store *st, const char *hash, char team[STORE_TEAM_LEN], int
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_TOK_FIND, "t", hash);
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int rc = s ? sqlite3_step(s) : store_prep_failure(c);
     if (rc == SQLITE_ROW) {
         store_col_copy(s, 0, team, STORE_TEAM_LEN);
         *admin = sqlite3_column_int(s, 1);
@@ -625,7 +660,7 @@ int store_token_active(store *st, qd_err *err)
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_TOK_ACTIVE, "");
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int rc = s ? sqlite3_step(s) : store_prep_failure(c);
     int n = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     store_done(s);
     store_reader_put(st, c);
@@ -639,7 +674,7 @@ int store_token_revoke(store *st, const char *id, int64_t now, qd_err *err)
         return rc;
     conn *c = &st->w;
     sqlite3_stmt *s = store_bind(c, Q_TOK_GET, "t", id);
-    int e = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int e = s ? sqlite3_step(s) : store_prep_failure(c);
     store_done(s);
     if (e == SQLITE_DONE)
         rc = qd_fail(err, QD_ENOENT, NULL, "no token %s", id);

@@ -62,13 +62,16 @@ struct store {
     int version;
 };
 
+/* What a statement of c that could not be prepared failed of: SQLITE_NOMEM or SQLITE_ERROR. */
+int store_prep_failure(conn *c);
 /* SQLite's code as a qd error (disk full, out of memory, not a database, ...). */
 int store_db_fail(sqlite3 *db, int rc, qd_err *err, const char *what);
 /* Statement q on c, prepared on first use. */
 sqlite3_stmt *store_stmt(conn *c, int q);
 /*
  * Binds s's parameters ?1, ?2, ... from the arguments by the letters of fmt: 't' text (NULL
- * binds NULL), 'i' int64, 'z' int64 with 0 bound as NULL. store_bind prepares q first.
+ * binds NULL), 'i' int64, 'z' int64 with 0 bound as NULL. store_bind prepares q first. NULL
+ * when a binding fails (out of memory), never a statement with a parameter left unbound.
  */
 sqlite3_stmt *store_bindv(conn *c, sqlite3_stmt *s, const char *fmt, va_list ap);
 sqlite3_stmt *store_bind_stmt(sqlite3_stmt *s, const char *fmt, ...);

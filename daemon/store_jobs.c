@@ -17,7 +17,7 @@ int store_get(store *st, const char *id, const char *team, store_job *out, qd_er
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_GET, "tt", id, team);
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int rc = s ? sqlite3_step(s) : store_prep_failure(c);
     if (rc == SQLITE_ROW)
         store_read_job(s, out, 1);
     store_done(s);
@@ -61,7 +61,7 @@ int store_get_history(store *st, const char *id, const char *team, store_job *ou
     conn *c = store_reader(st);
     int rc = store_run(c, store_bind(c, Q_BEGIN_READ, ""), NULL, err, "begin");
     sqlite3_stmt *s = rc ? NULL : store_bind(c, Q_GET, "tt", id, team);
-    int e = s ? sqlite3_step(s) : SQLITE_ERROR, found = e == SQLITE_ROW;
+    int e = s ? sqlite3_step(s) : store_prep_failure(c), found = e == SQLITE_ROW;
     if (found)
         store_read_job(s, out, 1);
     store_done(s);
@@ -90,11 +90,13 @@ int store_list(store *st, const store_filter *f, store_job *rows, int *n, qd_err
                (f->name ? 8 : 0) | (f->before > 0 ? 16 : 0);
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_list_stmt(c, mask);
-    int rc = SQLITE_ERROR;
+    int rc = store_prep_failure(c);
     *n = 0;
+    if (s && !store_bind_stmt(s, "ttttzi", f->team,
+                              f->state >= 0 ? store_state_name(f->state) : NULL, f->kind,
+                              f->name, f->before, (int64_t)f->limit))
+        s = NULL, rc = store_prep_failure(c); /* a filter left unbound: no listing at all */
     if (s) {
-        store_bind_stmt(s, "ttttzi", f->team, f->state >= 0 ? store_state_name(f->state) : NULL,
-                  f->kind, f->name, f->before, (int64_t)f->limit);
         while (*n < f->limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
             store_job *j = &rows[(*n)++];
             store_read_job(s, j, 0);
@@ -118,7 +120,7 @@ int store_counts(store *st, int64_t counts[JS_COUNT], qd_err *err)
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_COUNTS, "");
-    int rc = SQLITE_ERROR;
+    int rc = store_prep_failure(c);
     memset(counts, 0, sizeof(int64_t) * JS_COUNT);
     while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         int k = store_state_parse((const char *)sqlite3_column_text(s, 0));
@@ -140,7 +142,7 @@ int store_cancel(store *st, const char *id, const char *team, int *state, qd_err
         return rc;
     conn *c = &st->w;
     sqlite3_stmt *s = store_bind(c, Q_FIND, "tt", id, team);
-    int e = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int e = s ? sqlite3_step(s) : store_prep_failure(c);
     int64_t seq = e == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     *state = e == SQLITE_ROW ? store_state_parse((const char *)sqlite3_column_text(s, 1)) : -1;
     store_done(s);
@@ -175,7 +177,7 @@ int store_claim_next(store *st, int64_t now, int clean_only, store_job *out, qd_
         return rc;
     conn *c = &st->w;
     sqlite3_stmt *s = store_bind(c, Q_CLAIM, "ii", now, (int64_t)(clean_only != 0));
-    int e = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int e = s ? sqlite3_step(s) : store_prep_failure(c);
     if (e == SQLITE_ROW) {
         store_read_job(s, out, 1);
         got = 1;
@@ -267,9 +269,12 @@ int store_requeue_running(store *st, const char *reason, int64_t now, qd_err *er
     conn *c = &st->w;
     int64_t seqs[256];
     sqlite3_stmt *s = store_bind(c, Q_RUNNING, "");
-    while (s && n < 256 && sqlite3_step(s) == SQLITE_ROW)
+    int e = SQLITE_ROW;
+    while (n < 256 && (e = s ? sqlite3_step(s) : store_prep_failure(c)) == SQLITE_ROW)
         seqs[n++] = sqlite3_column_int64(s, 0);
     store_done(s);
+    if (e != SQLITE_ROW && e != SQLITE_DONE)
+        rc = store_db_fail(c->db, e, err, "listing running jobs");
     for (int i = 0; i < n && !rc; i++) {
         rc = store_run(c, store_bind(c, Q_REQUEUE, "ii", seqs[i], now), NULL, err, "requeue");
         if (!rc)
@@ -313,10 +318,13 @@ int store_recover(store *st, int max_crashes, int64_t now, int *requeued, int *f
     conn *c = &st->w;
     crashed jobs[256];
     sqlite3_stmt *s = store_bind(c, Q_RUNNING, "");
-    while (s && n < 256 && sqlite3_step(s) == SQLITE_ROW)
+    int e = SQLITE_ROW;
+    while (n < 256 && (e = s ? sqlite3_step(s) : store_prep_failure(c)) == SQLITE_ROW)
         jobs[n++] = (crashed){sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
                               sqlite3_column_int(s, 2), sqlite3_column_int(s, 3)};
     store_done(s);
+    if (e != SQLITE_ROW && e != SQLITE_DONE)
+        rc = store_db_fail(c->db, e, err, "listing running jobs");
     *requeued = *failed = 0;
     for (int i = 0; i < n && !rc; i++)
         rc = recover_one(c, &jobs[i], max_crashes, now, failed, err);
@@ -333,12 +341,15 @@ int store_expire(store *st, int64_t now, void (*cb)(void *ctx, const char *id), 
     conn *c = &st->w;
     struct { int64_t seq; int attempts; char id[STORE_ID_LEN]; } jobs[64];
     sqlite3_stmt *s = store_bind(c, Q_EXPIRE_LIST, "i", now);
-    while (s && n < 64 && sqlite3_step(s) == SQLITE_ROW) {
+    int e = SQLITE_ROW;
+    while (n < 64 && (e = s ? sqlite3_step(s) : store_prep_failure(c)) == SQLITE_ROW) {
         jobs[n].seq = sqlite3_column_int64(s, 0);
         store_col_copy(s, 1, jobs[n].id, sizeof jobs[n].id);
         jobs[n++].attempts = sqlite3_column_int(s, 2);
     }
     store_done(s);
+    if (e != SQLITE_ROW && e != SQLITE_DONE)
+        rc = store_db_fail(c->db, e, err, "listing expired jobs");
     for (int i = 0; i < n && !rc; i++) {
         rc = store_run(c, store_bind(c, Q_EXPIRE, "ii", jobs[i].seq, now), NULL, err, "expire");
         if (!rc)
@@ -418,7 +429,7 @@ int store_artifact(store *st, int64_t seq, const char *name, int64_t *size, char
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_ART, "it", seq, name);
-    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+    int rc = s ? sqlite3_step(s) : store_prep_failure(c);
     if (rc == SQLITE_ROW) {
         *size = sqlite3_column_int64(s, 0);
         store_col_copy(s, 1, sha256, 65);
@@ -463,7 +474,7 @@ int store_pareto(store *st, const char *team, const char *dataset, const char *m
 {
     conn *c = store_reader(st);
     sqlite3_stmt *s = store_bind(c, Q_PARETO, "tttt", team, dataset, model, job);
-    int rc = SQLITE_ERROR;
+    int rc = store_prep_failure(c);
     *out = json_array();
     while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
         json_array_append_new(*out, pareto_row(s));

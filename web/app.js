@@ -362,6 +362,13 @@
         reloadParetoSoon();
         exampleStep();
       }
+      if (id === exampleSearch && ["succeeded", "failed", "cancelled"].includes(d.state)) {
+        const ok = d.state === "succeeded";
+        $("#example-msg").className = "field-msg" + (ok ? " ok" : "");
+        $("#example-msg").textContent = ok
+          ? "The example is done: each point is a configuration of the search; the ringed ones, joined by the step line, are the Pareto front. Hover one, or click it to open its job."
+          : "The example's search " + d.state + ": see job " + id + ".";
+      }
       if (id === jobId) reloadJobSoon();
     } else if (type === "progress") {
       const row = jobs.get(id);
@@ -483,13 +490,13 @@
       const f = isNum(p.fraction) ? p.fraction : 0;
       return el(
         "td",
-        { title: p.status || "" },
+        { class: "prog", title: p.status || "" },
         el("progress", { max: "1", value: String(f), "aria-label": "progress of " + (j.name || j.id) }),
         el("span", { class: "pct" }, Math.round(100 * f) + " %")
       );
     }
-    if (j.state === "queued") return el("td", { class: "muted" }, j.retry_at ? "retry " + fmtAgo(j.retry_at) : "waiting");
-    return el("td", { class: "muted" }, j.state === "succeeded" ? "done" : "");
+    if (j.state === "queued") return el("td", { class: "muted prog" }, j.retry_at ? "retry " + fmtAgo(j.retry_at) : "waiting");
+    return el("td", { class: "muted prog" }, "");
   }
 
   function jobRow(j) {
@@ -509,9 +516,17 @@
     return el(
       "tr",
       { "data-id": j.id, "data-state": j.state },
-      el("td", null, j.kind),
+      el("td", { class: "opt" }, j.kind),
       el("td", { class: "name" }, el("a", { href: "#/jobs/" + j.id }, j.name || j.id)),
-      el("td", null, stateBadge(j.state, j.cancel_requested)),
+      el(
+        "td",
+        null,
+        stateBadge(j.state, j.cancel_requested),
+        /* a phone has no progress column: the bar goes beside the state */
+        j.state === "running"
+          ? el("progress", { class: "phone-only", max: "1", value: String(isNum((j.progress || {}).fraction) ? j.progress.fraction : 0), "aria-hidden": "true" })
+          : null
+      ),
       progressCell(j),
       el("td", { class: "num" + (s ? "" : " muted"), title: accTitle }, acc),
       el("td", { class: "num" }, mem),
@@ -527,6 +542,12 @@
     setInterval(() => {
       if (view === "overview") renderJobs();
     }, 60000);
+    /* the plot's legend is set for the width (a phone turned, a window resized) */
+    let wasNarrow = narrow();
+    window.addEventListener("resize", debounce(() => {
+      if (narrow() !== wasNarrow && paretoChart) renderPareto();
+      wasNarrow = narrow();
+    }, 200));
   }
 
   // ---- first visit: the example ----
@@ -538,6 +559,7 @@
   }
 
   let exampleStarted = false; /* this visit ran the example: its messages stay in view */
+  let exampleSearch = null; /* the example's search job, once submitted */
 
   function renderWelcome() {
     const pending = store(EXAMPLE_KEY);
@@ -629,6 +651,7 @@
         headers: { "Idempotency-Key": "example-search-" + ex.train },
       });
       store(EXAMPLE_KEY, null);
+      exampleSearch = s.id;
       msg.className = "field-msg ok";
       msg.textContent = "The float model is trained; the uniform search (job " + s.id + ") fills the plot as it runs.";
       loadJobs();
@@ -687,6 +710,8 @@
     }
     return front;
   }
+
+  const narrow = () => window.matchMedia("(max-width: 640px)").matches;
 
   /* colour k of a plot: the palette, then evenly spread hues */
   function colour(k) {
@@ -857,7 +882,8 @@
         y: { title: { display: true, text: "test accuracy (%)" } },
       },
       plugins: {
-        legend: { position: "bottom", labels: { usePointStyle: true } },
+        /* a phone: a smaller legend, so that the plot keeps most of its box */
+        legend: { position: "bottom", labels: narrow() ? { usePointStyle: true, boxWidth: 8, padding: 6, font: { size: 10 } } : { usePointStyle: true } },
         tooltip: {
           /* a point on the front is also under its ring: describe it once */
           filter: (item) => item.dataset.type !== "line",

@@ -123,7 +123,8 @@ static unsigned char *input_file(const uint8_t *data, size_t size, size_t *len)
     unsigned char *p = malloc(valid_len);
     memcpy(p, valid, valid_len);
     for (size_t at = 0; at + 4 <= size;) {
-        size_t off = (data[at] | (size_t)data[at + 1] << 8 | (size_t)data[at + 2] << 16) % valid_len;
+        size_t off =
+            (data[at] | (size_t)data[at + 1] << 8 | (size_t)data[at + 2] << 16) % valid_len;
         size_t n = (size_t)(data[at + 3] & 15) + 1;
         at += 4;
         for (size_t k = 0; k < n && at < size && off + k < valid_len; k++, at++)

@@ -39,8 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int rc = spec_parse(spec, (const char *)data, (long)size, &err);
     if (rc == 0) {
-        FUZZ_CHECK(spec->kind == JOB_TRAIN || spec->kind == JOB_SEARCH ||
-                   spec->kind == JOB_EXPORT);
+        FUZZ_CHECK(spec->kind == JOB_TRAIN || spec->kind == JOB_SEARCH || spec->kind == JOB_EXPORT);
         if (spec->kind == JOB_TRAIN)
             check_train(&spec->train);
     } else {

@@ -8,8 +8,8 @@
  * (likewise g_a), n <- clamp(n - eta * g, min_bits, max_bits). C is the cost model's BitOPs or
  * total bytes, C_ref its value with every adapted layer at 8 bits. The loss at N - 1 comes
  * from an extra forward pass whose side effects (batch-norm running statistics, the stochastic
- * rounding stream) are undone. When N changes, the learned step is rescaled by Qp(old)/Qp(new)
- * so that the clipping range stays where training put it.
+ * rounding stream) are undone. When N changes, the learned step is rescaled by
+ * sqrt(Qp(old)/Qp(new)), as LSQ's initial step scales with the bits.
  * Ownership: adaqat_create allocates, adaqat_free releases (NULL is a no-op).
  */
 #ifndef QD_ADAQAT_H

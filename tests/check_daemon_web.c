@@ -5,7 +5,7 @@
  * Content-Security-Policy that allows this origin only, no token needed for them when the API
  * needs one; the page referring to nothing but its own files; the all-jobs event stream
  * (GET /api/v1/events) with each event's job, that a team sees only its own jobs in; and the
- * summary (accuracy, memory) that job listings carry.
+ * summary (accuracy, memory; a search's best candidate's) that job listings carry.
  *
  * The browser side (the page in Chromium) is tests/browser/web.test.mjs (make test-browser).
  */
@@ -397,6 +397,27 @@ START_TEST(listing_summarises_each_result)
     ck_assert_double_eq(dt_num(sum, "total_bytes"),
                         dt_num(json_object_get(r, "memory"), "total_bytes"));
     ck_assert_ptr_null(json_object_get(sum, "candidates")); /* a train job's */
+    json_decref(l);
+    json_decref(j);
+    /* a search's: its best candidate's, and how many it tried */
+    char spec[512], sid[32];
+    snprintf(spec, sizeof spec,
+             "{\"kind\": \"search\", \"dataset\": \"synthetic\", \"model\": \"mlp\", "
+             "\"method\": \"uniform\", \"base\": {\"job\": \"%s\"}, \"space\": "
+             "{\"weight_bits\": [2, 8], \"activation_bits\": [8]}, \"finetune_epochs\": 1, "
+             "\"subset\": {\"train\": 512, \"test\": 256}}", id);
+    dt_submit(&D, spec, NULL, sid);
+    j = dt_wait(&D, sid, NULL, "succeeded", 90);
+    r = json_object_get(j, "result");
+    l = dt_get(&D, "/api/v1/jobs?kind=search", NULL, 200);
+    sum = json_object_get(json_array_get(json_object_get(l, "jobs"), 0), "summary");
+    ck_assert_msg(json_is_object(sum), "no summary for the search");
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "candidates")), 2);
+    json_t *best = json_array_get(json_object_get(r, "candidates"),
+                                  (size_t)json_integer_value(json_object_get(r, "best")));
+    ck_assert_double_eq(dt_num(sum, "test_accuracy"), dt_num(best, "test_accuracy"));
+    ck_assert_double_eq(dt_num(sum, "total_bytes"),
+                        dt_num(json_object_get(best, "memory"), "total_bytes"));
     json_decref(l);
     json_decref(j);
     /* a job without a result: null */

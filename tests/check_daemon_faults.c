@@ -7,7 +7,8 @@
  *     integrity_check is ok, every job acknowledged with 201 is in the database, no job has
  *     succeeded twice, no succeeded job lacks its result. At the end every job has succeeded
  *     with the result, field for field (timings aside), of an uninterrupted run of its spec, and
- *     its per-epoch metrics match its history.
+ *     its per-epoch metrics match its history. With QD_STRESS_SEARCH=1 (make stress) sensitivity
+ *     searches from a float job are submitted and killed too.
  *   SIGTERM under load: two jobs running, clients reading and submitting; the daemon exits 0
  *     within its grace, no request got a 5xx, the running jobs are queued again without an
  *     attempt spent and later end with the uninterrupted result. A second signal exits at once.
@@ -59,7 +60,7 @@ static double now_s(void)
     "{\"kind\": \"train\", \"dataset\": \"synthetic\", \"model\": \"mlp\", \"epochs\": 8, "        \
     "\"batch_size\": 64, \"subset\": {\"train\": 1024, \"test\": 256}, "
 
-static const char *const SPECS[] = {
+static const char *SPECS[] = {
     SPEC_HEAD "\"name\": \"s0\", \"seed\": 1}",
     SPEC_HEAD "\"name\": \"s1\", \"seed\": 2, \"quant\": {\"method\": \"qat\", \"weights\": "
               "{\"format\": \"int\", \"bits\": 4}, \"activations\": {\"format\": \"int\", "
@@ -77,9 +78,24 @@ static const char *const SPECS[] = {
     LONG_HEAD "\"name\": \"s5\", \"seed\": 3, \"quant\": {\"method\": \"adaqat\", \"weights\": "
               "{\"format\": \"int\", \"bits\": 8}, \"activations\": {\"format\": \"int\", "
               "\"bits\": 8}, \"adaqat\": {\"lambda\": 5, \"eta\": 0.5, \"interval\": 4}}}",
+    NULL, /* s6: a sensitivity search from s0's reference run (search_spec) */
 };
 #define N_SPECS ((int)(sizeof SPECS / sizeof *SPECS))
-#define N_ROUND_SPECS 4 /* the kill -9 rounds submit the short ones */
+#define N_ROUND_SPECS 4 /* the kill -9 rounds submit the short ones, s0..s3 */
+#define SEARCH 6
+
+/* s6, the search, once the float job it starts from (s0's reference run) is known. */
+static void search_spec(const char *base)
+{
+    static char text[1024];
+    snprintf(text, sizeof text,
+             "{\"kind\": \"search\", \"name\": \"s6\", \"dataset\": \"synthetic\", \"model\": "
+             "\"mlp\", \"subset\": {\"train\": 1024, \"test\": 256}, \"base\": {\"job\": \"%s\"}, "
+             "\"method\": \"sensitivity\", \"space\": {\"weight_bits\": [2, 4, 8], "
+             "\"activation_bits\": [8]}, \"calibration_batches\": 1, \"budgets\": "
+             "{\"weight_bytes\": [70000, 140000, 300000]}, \"finetune_epochs\": 2}", base);
+    SPECS[SEARCH] = text;
+}
 
 static int spec_of(const char *name)
 {
@@ -96,6 +112,7 @@ static json_t *untimed(const json_t *v)
     if (json_is_object(c)) {
         json_object_del(c, "seconds");
         json_object_del(c, "train_images_per_second");
+        json_object_del(c, "choose_seconds");
         void *tmp;
         json_object_foreach_safe(c, tmp, k, x) json_object_set_new(c, k, untimed(x));
     } else if (json_is_array(c)) {
@@ -155,10 +172,17 @@ static int try_submit(const dt_daemon *d, const char *spec, char id[32])
     return ok;
 }
 
-/* Uninterrupted results of the specs in mask (bit i: SPECS[i]; others NULL), run on d. */
+/* Uninterrupted results of the specs in mask (bit i: SPECS[i]; others NULL), run on d; with
+ * the search (bit SEARCH) its base s0 first. */
 static void reference_results(const dt_daemon *d, json_t *ref[N_SPECS], unsigned mask)
 {
     char ids[N_SPECS][32];
+    if (mask & (1u << SEARCH)) {
+        dt_submit(d, SPECS[0], NULL, ids[0]);
+        json_decref(dt_wait(d, ids[0], NULL, "succeeded", 300));
+        search_spec(ids[0]);
+        mask &= ~1u; /* s0's reference is that run */
+    }
     for (int i = 0; i < N_SPECS; i++)
         if ((ref[i] = NULL, mask & (1u << i)))
             dt_submit(d, SPECS[i], NULL, ids[i]);
@@ -168,6 +192,11 @@ static void reference_results(const dt_daemon *d, json_t *ref[N_SPECS], unsigned
         json_t *j = dt_wait(d, ids[i], NULL, "succeeded", 300);
         ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
         ref[i] = json_incref(json_object_get(j, "result"));
+        json_decref(j);
+    }
+    if (SPECS[SEARCH] && !ref[0]) {
+        json_t *j = job_get(d, ids[0]);
+        ref[0] = json_incref(json_object_get(j, "result"));
         json_decref(j);
     }
 }
@@ -244,13 +273,17 @@ static void wait_all_final(const dt_daemon *d, double timeout_s)
     ck_abort_msg("jobs still queued or running after %.0f s", timeout_s);
 }
 
-/* Every job of d has succeeded with its spec's reference result. Returns how many resumed. */
-static int assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS], int *checked)
+typedef struct tally {
+    int checked, resumed, crashes, searches;
+} tally;
+
+/* Every job of d has succeeded with its spec's reference result: how many, how many resumed
+ * after a crash, the crashes they ran through, the searches among them. */
+static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
 {
     json_t *l = dt_get(d, "/api/v1/jobs?limit=1000", NULL, 200), *row;
     size_t i;
-    int resumed = 0;
-    *checked = 0;
+    tally t = {0};
     json_array_foreach(json_object_get(l, "jobs"), i, row)
     {
         const char *id = dt_str(row, "id");
@@ -265,13 +298,17 @@ static int assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS], int *check
         json_t *res = json_object_get(j, "result");
         ck_assert_msg(same_result(res, ref[k]), "job %s (spec s%d, %d crashes) differs from the "
                       "uninterrupted run", id, k, (int)dt_num(j, "crashes"));
-        ck_assert_int_eq(epochs_stored(d, id), (int)json_array_size(json_object_get(res, "history")));
-        resumed += dt_num(j, "crashes") > 0;
-        (*checked)++;
+        if (k != SEARCH) /* a search stores every candidate's epochs */
+            ck_assert_int_eq(epochs_stored(d, id),
+                             (int)json_array_size(json_object_get(res, "history")));
+        t.resumed += dt_num(j, "crashes") > 0;
+        t.crashes += (int)dt_num(j, "crashes");
+        t.searches += k == SEARCH;
+        t.checked++;
         json_decref(j);
     }
     json_decref(l);
-    return resumed;
+    return t;
 }
 
 /* ---- kill -9 rounds ---- */
@@ -290,7 +327,8 @@ static void *submit_main(void *arg)
 {
     submitter *s = arg;
     for (int i = 0; i < s->budget && !atomic_load(&s->stop); i++) {
-        int k = (int)(rand_r(&s->seed) % N_ROUND_SPECS);
+        int k = (int)(rand_r(&s->seed) % (N_ROUND_SPECS + (SPECS[SEARCH] != NULL)));
+        k = k == N_ROUND_SPECS ? SEARCH : k;
         char id[32];
         if (!try_submit(s->d, SPECS[k], id))
             break; /* the daemon is gone */
@@ -319,7 +357,8 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
     json_t *ref[N_SPECS];
     dt_daemon d;
     dt_start(&d, dir, args);
-    reference_results(&d, ref, (1u << N_ROUND_SPECS) - 1);
+    int search = env_int("QD_STRESS_SEARCH", 0);
+    reference_results(&d, ref, ((1u << N_ROUND_SPECS) - 1) | (search ? 1u << SEARCH : 0));
     ck_assert_int_eq(dt_stop(&d, SIGKILL), 128 + SIGKILL);
     acked *ids = calloc(64 + (size_t)rounds * 4, sizeof *ids);
     int n = 0, in_startup = 0, killed_running = 0;
@@ -360,12 +399,14 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
     dt_start(&d, dir, args);
     wait_all_final(&d, 600);
     assert_db_sound(dir, ids, n, "at the end");
-    int checked, resumed = assert_all_match(&d, ref, &checked);
+    tally t = assert_all_match(&d, ref);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
-    printf("kill9: %d rounds (%d during start-up) in %.0f s, seed %u: %d jobs acknowledged, "
-           "0 lost, 0 succeeded twice, integrity ok after every kill; %d running jobs killed, "
-           "%d jobs resumed after a crash; all %d jobs match their uninterrupted run\n",
-           rounds, in_startup, rounds_s, seed, n, killed_running, resumed, checked);
+    printf("kill9: %d rounds (%d during start-up) in %.0f s, seed %u: %d jobs acknowledged "
+           "(%s), 0 lost, 0 succeeded twice, integrity ok after every kill; %d kills caught jobs "
+           "running; %d jobs resumed after %d crashes in all; all %d jobs (%d searches) match "
+           "their uninterrupted run\n", rounds, in_startup, rounds_s, seed, n,
+           search ? "train and search" : "train", killed_running, t.resumed, t.crashes, t.checked,
+           t.searches);
     for (int i = 0; i < N_SPECS; i++)
         json_decref(ref[i]);
     free(ids);
@@ -493,14 +534,13 @@ START_TEST(sigterm_under_load_requeues_and_exits_0)
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
     dt_start(&d, dir, args);
     wait_all_final(&d, 600);
-    int checked;
-    assert_all_match(&d, ref, &checked);
+    tally t = assert_all_match(&d, ref);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
     printf("sigterm: exit status 0 after %.2f s with 2 jobs running and %d requests from 2 "
            "clients (0 answered 5xx, %d refused once the daemon had closed); both jobs requeued "
            "without spending an attempt; a second signal: exit 0 after %.2f s, jobs requeued; "
            "then %d jobs matched their uninterrupted runs\n",
-           took, requests, l[0].refused + l[1].refused, took2, checked);
+           took, requests, l[0].refused + l[1].refused, took2, t.checked);
     for (int i = 0; i < N_SPECS; i++)
         json_decref(ref[i]);
     dt_rmdir(dir);

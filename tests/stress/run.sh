@@ -4,7 +4,8 @@
 #
 #   tests/stress/run.sh BUILD [ROUNDS]
 #
-#   kill9        check_daemon_faults: ROUNDS (default 50) kill -9 rounds in a row
+#   kill9        check_daemon_faults: ROUNDS (default 50) kill -9 rounds in a row, train jobs
+#                and sensitivity searches
 #   sigterm, diskfull (tmpfs), crashloop, crashloop2
 #                check_daemon_faults: the other fault tests, once each
 #   diskfull     again with the disk full simulated by the LD_PRELOAD shim (libqdfault.so), the
@@ -35,7 +36,7 @@ run() {
 $(grep -E '^(kill9|sigterm|diskfull|crashloop|store alloc|hostile|auth)' "$LOG/$name.log")"
 }
 
-run kill9 CK_RUN_CASE=kill9 QD_STRESS_ROUNDS="$ROUNDS" -- check_daemon_faults
+run kill9 CK_RUN_CASE=kill9 QD_STRESS_ROUNDS="$ROUNDS" QD_STRESS_SEARCH=1 -- check_daemon_faults
 for c in sigterm diskfull crashloop crashloop2; do
     run "$c" CK_RUN_CASE=$c -- check_daemon_faults
 done

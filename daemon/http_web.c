@@ -21,7 +21,7 @@
 #define N_ASSETS ((int)(sizeof web_assets / sizeof *web_assets))
 
 static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-                          "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; "
+                          "img-src 'self'; connect-src 'self'; base-uri 'none'; "
                           "form-action 'none'; frame-ancestors 'none'";
 
 static const struct web_asset *find_asset(const char *name)

@@ -1434,6 +1434,8 @@
   }
 
   function updatePreview() {
+    /* another spec, another key: the key only makes a resend of the same spec harmless */
+    idemKey = randomKey();
     if ($("#json-edit").checked) return;
     $("#f-json").value = JSON.stringify(buildSpec(), null, 2);
     jsonDirty = false;
@@ -1566,6 +1568,7 @@
     $("#submit-form").addEventListener("input", (e) => {
       if (e.target.id === "f-json") {
         jsonDirty = true;
+        idemKey = randomKey();
         return;
       }
       if (e.target.tagName === "SELECT") applyVisibility();

@@ -430,7 +430,7 @@ async function main() {
   });
 
   // 7. tokens
-  await check("once the daemon needs tokens the page asks for one and works with it", async () => {
+  await check("once the daemon needs tokens the page asks for one and works with it, downloads too", async () => {
     const tok = execFileSync(QUANTD, ["token", "create", "--team", "lab", "--admin", "--state", state], { stdio: ["ignore", "pipe", "ignore"] })
       .toString()
       .trim();
@@ -450,6 +450,18 @@ async function main() {
     await page.reload();
     await page.locator(`#jobs-table tr[data-id="${trainId}"]`).waitFor();
     await page.locator("#conn.live").waitFor();
+    // a plain link cannot carry the token: the artifact comes through fetch, then is saved
+    await page.goto(base + "/#/jobs/" + trainId);
+    const button = page.locator("#artifact-list button", { hasText: "model.qdc" });
+    await button.waitFor();
+    const [dl] = await Promise.all([page.waitForEvent("download"), button.click()]);
+    const file = path.join(OUT, "download-model.qdc");
+    await dl.saveAs(file);
+    const arts = await api("/api/v1/jobs/" + trainId + "/artifacts", { headers: { Authorization: "Bearer " + tok } });
+    const size = arts.artifacts.find((a) => a.name === "model.qdc").size;
+    expect(dl.suggestedFilename() === "model.qdc", "saved as " + dl.suggestedFilename());
+    expect(fs.statSync(file).size === size, `the download has ${fs.statSync(file).size} bytes, the artifact ${size}`);
+    fs.rmSync(file);
     watchConsole = true;
   });
 

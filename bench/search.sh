@@ -2,12 +2,15 @@
 # make bench-search: search jobs on Fashion-MNIST cnn-s, from the float model.
 #   1. the float model itself, evaluated in this run (a "ptq" run with float formats: no change);
 #   2. a uniform search: int weights 2/3/4/6/8 x activations 2/4/8, first and last layers at 8;
-#   3. a sensitivity search over the same space, every layer free, budgets 250/350/500 kB total.
+#   3. a sensitivity search over the same space, every layer free, budgets 250/350/500 kB total,
+#      with each layer option's loss increase measured (PTQ of that layer alone);
+#   4. the same with the diagonal-Fisher estimate of that loss increase ("measure": "fisher").
 # Every candidate is fine-tuned from the float model for FT_EPOCHS epochs on the first FT_TRAIN
 # training images (SGD, lr 0.01, cosine) and tested on the whole test set. Prints both fronts
 # (memory, accuracy, bits per layer), the sensitivity search against the uniform front per
 # budget, the smallest configuration within 0.3 points of float and its ratio to float's bytes,
-# and the wall times. quantd run resumes a spec it has seen: re-running re-evaluates only.
+# and the wall times. A search finished with the same spec is not run again (its result and wall
+# time are kept), and quantd run resumes an interrupted one.
 # Environment: FLOAT (the float cnn-s checkpoint; default: bench-accuracy's float run),
 # QUANTD (default bin/quantd), THREADS (2), FT_TRAIN (8192), FT_EPOCHS (1), OUT
 # (bench/out/search).
@@ -51,23 +54,33 @@ cat > "$OUT/sensitivity.json" <<JSON
  "base": {"checkpoint": "$BASE"}, $SPACE, "calibration_batches": 4,
  "budgets": {"total_bytes": [250000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
 JSON
+cat > "$OUT/fisher.json" <<JSON
+{"kind": "search", "name": "cnn-s sensitivity (fisher)", "method": "sensitivity", $COMMON,
+ "base": {"checkpoint": "$BASE"}, $SPACE, "calibration_batches": 4, "measure": "fisher",
+ "budgets": {"total_bytes": [250000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
+JSON
 
 run() { # $1 name: result in $OUT/$1.result.json, wall seconds in $OUT/$1.wall
+    # done before with this very spec: keep its result and its wall time
+    cmp -s "$OUT/$1.json" "$OUT/$1.json.done" 2>/dev/null && [ -s "$OUT/$1.result.json" ] && return 0
     t0=$(date +%s.%N)
     "$QUANTD" run "$OUT/$1.json" --state "$STATE" --threads "$THREADS" 2> "$OUT/$1.err" \
         > "$OUT/$1.result.json" || { echo "$1 failed:"; tail -3 "$OUT/$1.err"; exit 1; }
     echo "$(date +%s.%N) $t0" | awk '{printf "%.1f\n", $1 - $2}' > "$OUT/$1.wall"
+    cp "$OUT/$1.json" "$OUT/$1.json.done"
 }
 run float
 run uniform
 run sensitivity
+run fisher
 
 python3 - "$OUT" "$FT_TRAIN" "$FT_EPOCHS" "$THREADS" <<'PY'
 import json, sys
 out, ft_train, ft_epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 load = lambda n: json.load(open(f"{out}/{n}.result.json"))
 wall = lambda n: float(open(f"{out}/{n}.wall").read())
-fl, uni, sen = load("float"), load("uniform"), load("sensitivity")
+fl, uni = load("float"), load("uniform")
+sens_runs = [("sensitivity", "loss"), ("fisher", "fisher")]
 facc, fbytes = fl["test_accuracy"], fl["memory"]["total_bytes"]
 kb = lambda b: b / 1000.0
 bits = lambda c: " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in c["layers"])
@@ -88,23 +101,25 @@ def table(title, res, rows):
               f"{100*c['test_accuracy']:6.2f} {100*(c['test_accuracy']-facc):+8.2f}  {bits(c)}  {c['label']}")
 
 table(f"uniform search: front of {len(uni['candidates'])} candidates", uni, uni["front"])
-table(f"sensitivity search: every candidate (front: {sen['front']})", sen,
-      range(len(sen["candidates"])))
 
-print("\nper budget: the sensitivity search's best within the budget against the uniform front's")
-print(f"{'budget kB':>9} {'sens acc %':>10} {'sens kB':>8} {'uniform acc %':>13} {'uniform kB':>10}  at least uniform")
 def best_within(res, b):
     ok = [c for c in res["candidates"] if c["memory"]["total_bytes"] <= b]
     return max(ok, key=lambda c: (c["test_accuracy"], -c["memory"]["total_bytes"])) if ok else None
-for b in sen["budgets"]:
-    s, u = best_within(sen, b["value"]), best_within(uni, b["value"])
-    fmt = lambda c: (f"{100*c['test_accuracy']:.2f}", f"{kb(c['memory']['total_bytes']):.1f}") if c else ("-", "-")
-    (sa, sk), (ua, uk) = fmt(s), fmt(u)
-    verdict = "yes" if s and (not u or s["test_accuracy"] >= u["test_accuracy"]) else "no"
-    print(f"{kb(b['value']):9.0f} {sa:>10} {sk:>8} {ua:>13} {uk:>10}  {verdict}")
+fmt = lambda c: (f"{100*c['test_accuracy']:.2f}", f"{kb(c['memory']['total_bytes']):.1f}") if c else ("-", "-")
+allc = [("uniform", i, c) for i, c in enumerate(uni["candidates"])]
+for name, measure in sens_runs:
+    sen = load(name)
+    table(f"sensitivity search, measure {measure}: every candidate (front: {sen['front']})", sen,
+          range(len(sen["candidates"])))
+    print(f"per budget: its best within the budget against the uniform front's")
+    print(f"{'budget kB':>9} {'sens acc %':>10} {'sens kB':>8} {'uniform acc %':>13} {'uniform kB':>10}  at least uniform")
+    for b in sen["budgets"]:
+        sb, ub = best_within(sen, b["value"]), best_within(uni, b["value"])
+        (sa, sk), (ua, uk) = fmt(sb), fmt(ub)
+        verdict = "yes" if sb and (not ub or sb["test_accuracy"] >= ub["test_accuracy"]) else "no"
+        print(f"{kb(b['value']):9.0f} {sa:>10} {sk:>8} {ua:>13} {uk:>10}  {verdict}")
+    allc += [(f"sensitivity ({measure})", i, c) for i, c in enumerate(sen["candidates"])]
 
-allc = [("uniform", i, c) for i, c in enumerate(uni["candidates"])] + \
-       [("sensitivity", i, c) for i, c in enumerate(sen["candidates"])]
 near = [x for x in allc if x[2]["test_accuracy"] >= facc - 0.003]
 print()
 if near:
@@ -118,17 +133,21 @@ else:
 n, i, c = max(allc, key=lambda x: (x[2]["test_accuracy"], -x[2]["memory"]["total_bytes"]))
 print(f"most accurate candidate: {n} {i} ({c['label']}) {100*c['test_accuracy']:.2f}% at {kb(c['memory']['total_bytes']):.1f} kB")
 
-sens = sen["sensitivity"]
-nopt = sum(len(l["options"]) for l in sens["layers"] if not l["fixed"])
 cs = lambda r: sum(c["seconds"] for c in r["candidates"])
 print(f"\nwall time: uniform search {wall('uniform'):.0f} s ({len(uni['candidates'])} candidates, "
-      f"{cs(uni):.0f} s of them in train runs);")
-print(f"  sensitivity search {wall('sensitivity'):.0f} s: sensitivity pass {sens['seconds']:.0f} s "
-      f"({nopt} layer options = {len(sens['layers'])} layers x {nopt // max(1, len(sens['layers']))} options, "
-      f"{sens['seconds']/max(1,nopt):.2f} s each on {sens['examples']} calibration images), "
-      f"knapsacks {sen.get('choose_seconds', 0):.3f} s for {len(sen['budgets'])} budgets, "
-      f"{len(sen['candidates'])} candidates {cs(sen):.0f} s")
-print("  scaling: the sensitivity pass grows with layers x options (one PTQ evaluation each);"
-      " each budget adds one knapsack (milliseconds) and at most one fine-tuned candidate")
-print(f"(wall times include loading the data set per candidate; run again: finished work is not redone)")
+      f"{cs(uni):.0f} s of them in train runs)")
+for name, measure in sens_runs:
+    sen = load(name)
+    sens = sen["sensitivity"]
+    nopt = sum(len(l["options"]) for l in sens["layers"] if not l["fixed"])
+    print(f"  sensitivity search ({measure}) {wall(name):.0f} s: sensitivity pass {sens['seconds']:.0f} s "
+          f"({len(sens['layers'])} layers x {nopt // max(1, len(sens['layers']))} options on "
+          f"{sens['examples']} calibration images), knapsacks {sen.get('choose_seconds', 0):.3f} s "
+          f"for {len(sen['budgets'])} budgets, {len(sen['candidates'])} candidates {cs(sen):.0f} s")
+print("  scaling: the loss measure runs one PTQ evaluation per layer and option (layers x options);"
+      " the Fisher measure one forward-backward pass plus a quantization per layer and option;"
+      " each budget adds one knapsack (milliseconds, exact: resolution 1) and at most one"
+      " fine-tuned candidate")
+print("(wall times include loading the data set per candidate; the machine was shared with other"
+      " jobs; run again: finished work is not redone)")
 PY

@@ -58,6 +58,7 @@ typedef struct sens_layer {
 
 typedef struct sens_table {
     int n;                      /* compute layers */
+    int fisher;                 /* measured by the Fisher estimate (else the loss itself) */
     double base_loss, seconds;
     int examples;
     sens_layer *layers;

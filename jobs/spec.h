@@ -93,6 +93,7 @@ typedef struct train_spec {
 /* ---- search jobs (schema/search-spec.md; parsed by spec_search.c) ---- */
 
 enum search_method { SM_UNIFORM = 0, SM_SENSITIVITY, SM_ADAQAT };
+enum sens_measure { MEASURE_LOSS = 0, MEASURE_FISHER };
 enum budget_kind { BUDGET_TOTAL_BYTES = 0, BUDGET_WEIGHT_BYTES, BUDGET_BITOPS };
 
 #define SEARCH_MAX_BITS 8
@@ -121,6 +122,7 @@ typedef struct search_spec {
     int finetune_epochs;        /* 0..1000, default 1; 0 = post-training quantization */
     int first_last_bits;        /* 0 = searched like the rest; else fixed int bits */
     int calibration_batches;    /* sensitivity and ptq candidates; default 4 */
+    int measure;                /* sensitivity: enum sens_measure; default "loss" */
     int n_lambdas;              /* adaqat: the sweep */
     double lambdas[SEARCH_MAX_LAMBDAS];
     adaqat_spec adaqat;         /* adaqat: eta, interval, granularity, cost, min/max bits */

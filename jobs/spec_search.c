@@ -373,6 +373,8 @@ static int check_method(search_spec *s, json_t *root, qd_err *err)
         s->finetune_epochs > 0)
         return qd_fail(err, QD_ESPEC, "calibration_batches",
                        "only used by method \"sensitivity\" and by finetune_epochs 0");
+    if (json_object_get(root, "measure") && s->method != SM_SENSITIVITY)
+        return qd_fail(err, QD_ESPEC, "measure", "only used by method \"sensitivity\"");
     if (s->first_last_bits == 1)
         return qd_fail(err, QD_ESPEC, "first_last_bits",
                        "must be 0 (searched like the rest) or an integer in 2..8 (got 1)");
@@ -381,10 +383,11 @@ static int check_method(search_spec *s, json_t *root, qd_err *err)
 
 int spec_parse_search(search_spec *s, json_t *root, qd_err *err)
 {
+    static const char *const measures[] = {"loss", "fisher", NULL};
     static const char *const fields[] = {
         "kind",           "name",           "dataset",     "model",   "method",
         "base",           "space",          "budgets",     "finetune_epochs",
-        "first_last_bits", "calibration_batches", "adaqat", "optimizer", "schedule",
+        "first_last_bits", "calibration_batches", "measure", "adaqat", "optimizer", "schedule",
         "batch_size",     "seed",           "subset",      "augment", NULL};
     defaults(s);
     int rc = spec_check_fields(root, "", fields, err);
@@ -402,6 +405,8 @@ int spec_parse_search(search_spec *s, json_t *root, qd_err *err)
         rc = spec_get_int(root, "", "first_last_bits", 0, 8, &s->first_last_bits, err);
     if (!rc)
         rc = spec_get_int(root, "", "calibration_batches", 1, 1000, &s->calibration_batches, err);
+    if (!rc)
+        rc = spec_get_enum(root, "", "measure", measures, &s->measure, err);
     if (!rc)
         rc = parse_adaqat(s, root, err);
     if (!rc)

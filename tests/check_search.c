@@ -206,13 +206,18 @@ START_TEST(uniform_search_front_budgets_and_model)
 }
 END_TEST
 
-START_TEST(sensitivity_choices_cost_what_was_predicted)
+/* measure: "" (the default, the loss itself) or ", \"measure\": \"fisher\"" */
+static void check_sensitivity_choices(const char *measure)
 {
-    char *dir = make_dir(), *text = spec_text(
-        SEARCH_HEAD "\"method\": \"sensitivity\", \"space\": {\"weight_bits\": [2, 4, 8], "
-                    "\"activation_bits\": [4, 8]}, \"calibration_batches\": 2, "
-                    "\"budgets\": {\"total_bytes\": [80000, 150000, 400000, 1000]}, "
-                    "\"finetune_epochs\": 0}");
+    char fmt[1024];
+    snprintf(fmt, sizeof fmt, "%s",
+             SEARCH_HEAD "\"method\": \"sensitivity\", \"space\": {\"weight_bits\": [2, 4, 8], "
+                         "\"activation_bits\": [4, 8]}, \"calibration_batches\": 2, "
+                         "\"budgets\": {\"total_bytes\": [80000, 150000, 400000, 1000]}, "
+                         "\"finetune_epochs\": 0");
+    strncat(fmt, measure, sizeof fmt - strlen(fmt) - 2);
+    strcat(fmt, "}");
+    char *dir = make_dir(), *text = spec_text(fmt);
     json_t *r;
     ck_assert_int_eq(run(text, dir, NULL, &r), 0);
     json_t *bs = json_object_get(r, "budgets"), *cs = cands(r);
@@ -236,12 +241,39 @@ START_TEST(sensitivity_choices_cost_what_was_predicted)
     double s0 = num(json_object_get(json_array_get(bs, 0), "predicted"), "sensitivity");
     double s2 = num(json_object_get(json_array_get(bs, 2), "predicted"), "sensitivity");
     ck_assert_double_le(s2, s0);
-    json_t *layers = json_object_get(json_object_get(r, "sensitivity"), "layers");
+    json_t *sens = json_object_get(r, "sensitivity");
+    ck_assert_str_eq(json_string_value(json_object_get(sens, "measure")),
+                     measure[0] ? "fisher" : "loss");
+    json_t *layers = json_object_get(sens, "layers");
     ck_assert_int_eq(json_array_size(layers), 3);
     ck_assert_int_eq(json_array_size(json_object_get(json_array_get(layers, 0), "options")), 6);
+    /* the Fisher estimate is a sum of squares, and shrinks as either side gets more bits:
+     * options are (w, a) in order w2a4 w2a8 w4a4 w4a8 w8a4 w8a8 */
+    for (size_t l = 0; measure[0] && l < 3; l++) {
+        json_t *o = json_object_get(json_array_get(layers, l), "options");
+        double d[6];
+        for (int k = 0; k < 6; k++)
+            d[k] = num(json_array_get(o, (size_t)k), "delta_loss");
+        ck_assert_double_ge(d[5], 0.0);
+        ck_assert_double_ge(d[1], d[3]);
+        ck_assert_double_ge(d[3], d[5]);
+        ck_assert_double_ge(d[4], d[5]);
+        ck_assert_double_ge(d[0], d[1]);
+    }
     json_decref(r);
     free(text);
     remove_dir(dir);
+}
+
+START_TEST(sensitivity_choices_cost_what_was_predicted)
+{
+    check_sensitivity_choices("");
+}
+END_TEST
+
+START_TEST(fisher_choices_cost_what_was_predicted)
+{
+    check_sensitivity_choices(", \"measure\": \"fisher\"");
 }
 END_TEST
 
@@ -400,6 +432,9 @@ static const bad_case bad_cases[] = {
     {S "\"method\": \"uniform\", \"adaqat\": {\"lambdas\": [1]}}", "adaqat"},
     {S "\"method\": \"uniform\", \"calibration_batches\": 2}", "calibration_batches"},
     {S "\"method\": \"uniform\", \"first_last_bits\": 1}", "first_last_bits"},
+    {S "\"method\": \"uniform\", \"measure\": \"fisher\"}", "measure"},
+    {S "\"method\": \"sensitivity\", " B ", \"budgets\": {\"bitops\": [1]}, \"measure\": \"hessian\"}",
+     "measure"},
     {S "\"method\": \"uniform\", \"optimizer\": {\"lr\": -1}}", "optimizer.lr"},
     {S "\"method\": \"uniform\", \"subset\": {\"train\": \"all\"}}", "subset.train"},
     {S "\"method\": \"uniform\", \"base\": {\"job\": \"a\", \"checkpoint\": \"b\"}}", "base"},
@@ -490,6 +525,7 @@ static Suite *search_suite(void)
     tcase_add_test(run_tc, quant_layers_give_each_layer_its_format);
     tcase_add_test(run_tc, uniform_search_front_budgets_and_model);
     tcase_add_test(run_tc, sensitivity_choices_cost_what_was_predicted);
+    tcase_add_test(run_tc, fisher_choices_cost_what_was_predicted);
     tcase_add_test(run_tc, resume_skips_finished_candidates);
     tcase_add_test(run_tc, resume_inside_a_candidate_continues_from_its_epoch);
     tcase_add_test(run_tc, adaqat_sweep_gives_a_candidate_per_lambda);

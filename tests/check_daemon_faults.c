@@ -777,9 +777,12 @@ static int crash_loop(int workers, int innocent_first, char poison[32], char inn
             sig = st > 128 ? st - 128 : -st; /* the job crashed it before it answered */
             continue;
         }
-        json_t *j = job_get(d, poison);
-        int failed = !strcmp(dt_str(j, "state"), "failed");
-        json_decref(j);
+        /* the job may kill it between /healthz and this request: then round again */
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/jobs/%s", poison);
+        dt_resp r = dt_request(d, "GET", path, NULL, NULL, 0);
+        int failed = r.status == 200 && !strcmp(dt_str(r.json, "state"), "failed");
+        dt_resp_free(&r);
         if (failed)
             break;
     }

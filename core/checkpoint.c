@@ -208,6 +208,18 @@ static int open_checked(rbuf *r, ckpt_info *info, const char *path, qd_err *err)
     if (r->bad || info->n_compute < 0 || info->n_compute > MODEL_MAX_LAYERS ||
         info->desc.n_layers < 1 || info->desc.n_layers > MODEL_MAX_LAYERS)
         return qd_fail(err, QD_EFORMAT, path, "%s has an invalid model section", path);
+    /* the description and shape are used to build a model (the export job does): check them
+     * as a model file's are */
+    qd_err why = {0};
+    int n_compute = 0;
+    for (int i = 0; i < info->desc.n_layers; i++)
+        n_compute += info->desc.layers[i].kind == LK_CONV || info->desc.layers[i].kind == LK_LINEAR;
+    if (model_desc_check(&info->desc, &why) < 0 || n_compute != info->n_compute ||
+        info->in_c < 1 || info->in_h < 1 || info->in_w < 1 || info->in_c > MODEL_MAX_INPUT_DIM ||
+        info->in_h > MODEL_MAX_INPUT_DIM || info->in_w > MODEL_MAX_INPUT_DIM ||
+        info->classes < 1 || info->classes > MODEL_MAX_OUT)
+        return qd_fail(err, QD_EFORMAT, path, "%s has an invalid model section%s%s", path,
+                       why.msg[0] ? ": " : "", why.msg);
     for (int ci = 0; ci < info->n_compute; ci++) {
         get(r, &info->wq[ci], sizeof info->wq[ci]);
         get(r, &info->aq[ci], sizeof info->aq[ci]);

@@ -144,6 +144,9 @@ static int resolve_shapes(model *m, qd_err *err)
         L->nthreads = m->nthreads;
         if ((rc = infer_layer(m, i, err)) < 0)
             return rc;
+        /* every later shape is computed in int from this one's: keep them far from overflow */
+        if ((long)L->c * L->h * L->w > MODEL_MAX_ELEMS)
+            return shape_fail(err, i, &L->d, "out", "output larger than the core takes");
         L->out_len = (size_t)L->c * L->h * L->w;
         L->compute_index = -1;
         if (L->d.kind == LK_CONV || L->d.kind == LK_LINEAR)
@@ -219,6 +222,12 @@ int model_create(model **out, const model_desc *d, int c, int h, int w, int clas
     *out = NULL;
     if (d->n_layers < 1)
         return qd_fail(err, QD_EMODEL, "layers", "the model has no layers");
+    if ((rc = model_desc_check(d, err)) < 0)
+        return rc;
+    if (c < 1 || h < 1 || w < 1 || classes < 1 || batch < 1 || (long)c * h * w > MODEL_MAX_ELEMS)
+        return qd_fail(err, QD_EMODEL, "input",
+                       "input %dx%dx%d, %d classes, batch %d: not a shape the core takes", c, h, w,
+                       classes, batch);
     if ((d->in_c && d->in_c != c) || (d->in_h && d->in_h != h) || (d->in_w && d->in_w != w))
         return qd_fail(err, QD_EMODEL, "input",
                        "model %s expects input %dx%dx%d, the data set gives %dx%dx%d", d->name,

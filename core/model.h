@@ -26,6 +26,8 @@
 /* Convolutions keep their im2col columns between forward and backward when all of them fit in
  * this many floats (1 GiB); otherwise backward recomputes them. */
 #define CONV_COLS_CACHE_MAX (256L << 20)
+/* Values of one example in the input or any layer's output, at most: shapes stay in int. */
+#define MODEL_MAX_ELEMS (1L << 28)
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
 

@@ -10,8 +10,16 @@
 #ifndef QD_MODEL_DESC_H
 #define QD_MODEL_DESC_H
 
+#include "err.h"
+
 #define MODEL_MAX_LAYERS 256
 #define MODEL_NAME_LEN 32
+/* What the core builds (model files state the same limits, jobs/modelfile.h) */
+#define MODEL_MAX_OUT 65536       /* conv channels, linear features */
+#define MODEL_MAX_KERNEL 11
+#define MODEL_MAX_CONV_STRIDE 8
+#define MODEL_MAX_POOL_STRIDE 11
+#define MODEL_MAX_INPUT_DIM 4096  /* each of the stated input's C, H, W */
 
 enum layer_kind {
     LK_CONV = 0,   /* "conv": out, kernel, stride (1), padding (0), bias (true) */
@@ -42,6 +50,15 @@ typedef struct model_desc {
     int n_layers;
     layer_desc layers[MODEL_MAX_LAYERS];
 } model_desc;
+
+/*
+ * 0 when d is a description the core can build from: 1 to MODEL_MAX_LAYERS layers of known
+ * kinds, NUL-terminated names, each input an earlier layer or -1 (the model's input), two for
+ * an add and one otherwise, sizes within the limits above, stated input dims 0 (any) or
+ * 1..MODEL_MAX_INPUT_DIM. QD_EMODEL otherwise, err->field naming the place ("layers[3].in").
+ * The model file parser guarantees all of it; descriptions read back from files are checked.
+ */
+int model_desc_check(const model_desc *d, qd_err *err);
 
 /* "conv", "linear", ... as written in model files; NULL for an unknown kind. */
 const char *layer_kind_name(int kind);

@@ -3,7 +3,9 @@
  * in-memory entry points: checkpoint_info_mem, then checkpoint_load_mem into a model and an
  * optimiser built as the train job builds them when it resumes, then what the job does with a
  * checkpoint that loaded: one forward, backward and optimiser step with the restored quantizer
- * formats, and the history JSON parsed from the extra blob.
+ * formats, and the history JSON parsed from the extra blob. And what the export job does with
+ * a checkpoint file: a model built from the description and shape the file states, loaded and
+ * run forward.
  *
  * The model is tests/fuzz/ckpt_model.json on the synthetic data set's shape (1x28x28, 10
  * classes), SGD with momentum. The first input byte picks how the rest is read:
@@ -27,6 +29,15 @@
 
 #define MODEL_FILE "tests/fuzz/ckpt_model.json"
 #define BATCH 2
+#define FORWARD_MAX_BYTES (8L << 20)
+
+/* Allocations over 1 GiB fail instead of exhausting the machine (a corrupt shape can ask for
+ * anything), so they meet the core's out-of-memory path. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1:max_allocation_size_mb=1024";
+}
 
 static model_desc desc;
 static unsigned char *valid; /* a checkpoint of the model, made at start-up */
@@ -135,6 +146,36 @@ static unsigned char *input_file(const uint8_t *data, size_t size, size_t *len)
     return p;
 }
 
+/* What an export job does with a checkpoint it is given (jobs/export.c): a model built from
+ * the description and input shape the file states, loaded, run. */
+static void build_from_info(const ckpt_info *info, const unsigned char *file, size_t len)
+{
+    model *m = NULL;
+    qd_err err = {0};
+    /* data sets' shapes are small, and so are the layers worth fuzzing here (model files'
+     * sizes are fuzz_modelfile's): a huge model only makes the fuzzer slow */
+    if ((long)info->in_c * info->in_h * info->in_w > 3 * 64 * 64)
+        return;
+    for (int i = 0; i < info->desc.n_layers; i++)
+        if (info->desc.layers[i].out > 256)
+            return;
+    int rc = model_create(&m, &info->desc, info->in_c, info->in_h, info->in_w, info->classes, 1, 1,
+                          &err);
+    if (rc < 0) {
+        FUZZ_CHECK(!m && (rc == QD_EMODEL || rc == QD_ENOMEM) && err.msg[0]);
+        return;
+    }
+    if (checkpoint_load_mem(file, len, "fuzz.qdc", m, NULL, NULL, &err) == 0 &&
+        m->bytes <= FORWARD_MAX_BYTES) {
+        size_t in = (size_t)m->in_c * m->in_h * m->in_w;
+        float *x = calloc(in ? in : 1, sizeof *x);
+        if (x)
+            model_forward(m, x, 1, 0);
+        free(x);
+    }
+    model_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -147,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         FUZZ_CHECK(info->desc.n_layers >= 1 && info->desc.n_layers <= MODEL_MAX_LAYERS);
         FUZZ_CHECK(info->n_compute >= 0 && info->n_compute <= MODEL_MAX_LAYERS);
+        build_from_info(info, file, len);
     } else {
         FUZZ_CHECK((rc == QD_EFORMAT || rc == QD_ECHECKSUM) && err.msg[0]);
     }

@@ -74,6 +74,12 @@ for m in w4a4 w8a8 mixed float; do
     export_one $m onnx 1000
 done
 qmodel_of() { echo "$(sed -n 's/^quantd run: job directory //p' "$OUT/$1.qmodel.export.err")/model.qmodel"; }
+# what the generated C weighs compiled (text + data + bss of the object, -O2)
+for m in w4a4 w8a8 mixed float; do
+    d=$(sed -n 's/^quantd run: job directory //p' "$OUT/$m.c.export.err")
+    cc -std=c11 -O2 -c "$d/qd_model.c" -o "$OUT/$m.o"
+    echo "$m $(size "$OUT/$m.o" | awk 'NR == 2 {print $1 + $2 + $3}')"
+done > "$OUT/csize.txt"
 
 # ---- throughput: ours and the peer alternate, round by round ----
 echo "load before the throughput rounds: $(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/speed.txt"
@@ -94,15 +100,20 @@ load = lambda f: json.load(open(f"{out}/{f}"))
 models = ["w4a4", "w8a8", "mixed", "float"]
 float_bytes = load("float.qmodel.result.json")["sizes"]["float_weight_bytes"]
 print(f"cnn-s exported (float weights: {float_bytes:,} bytes)\n")
-print(f"{'model':7} {'layers w/a bits':24} {'qmodel':>9} {'/cost':>7} {'C .c':>10} {'ONNX':>10} "
-      f"{'qmodel/float':>12}")
+csize = dict(l.split() for l in open(f"{out}/csize.txt"))
+print(f"{'model':7} {'w/a bits per layer':24} {'qmodel':>9} {'/cost':>7} {'C source':>10} "
+      f"{'C object':>10} {'ONNX':>10} {'qmodel/float':>12}")
 for m in models:
     q, c, o = (load(f"{m}.{f}.result.json") for f in ("qmodel", "c", "onnx"))
-    bits = ",".join(f"{l['w_bits']}/{l['a_bits']}" for l in q["layers"])
+    pairs = [f"{l['w_bits']}/{l['a_bits']}" for l in q["layers"]]
+    bits = f"{pairs[0]} x{len(pairs)}" if len(set(pairs)) == 1 else ",".join(pairs)
     size = lambda r, n: next(f["bytes"] for f in r["files"] if f["name"].endswith(n))
     s = q["sizes"]
     print(f"{m:7} {bits:24} {s['qmodel_bytes']:>9,} {s['qmodel_over_cost']:>7.4f} "
-          f"{size(c, '.c'):>10,} {size(o, '.onnx'):>10,} {s['qmodel_bytes'] / float_bytes:>12.4f}")
+          f"{size(c, '.c'):>10,} {int(csize[m]):>10,} {size(o, '.onnx'):>10,} "
+          f"{s['qmodel_bytes'] / float_bytes:>12.4f}")
+print("(/cost: the qmodel file over the cost model's weight bytes; C object: text + data + bss "
+      "(the static arena) of qd_model.c compiled with -O2)")
 print(f"\n{'model':7} {'train job':>9} {'exported':>9} {'diff (pts)':>10} {'agreement':>9} "
       f"{'max |dlogit|':>12}")
 for m in models:

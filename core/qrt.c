@@ -136,18 +136,6 @@ static void permuted_weights(int32_t *dst, const int32_t *w, const qrt_cplan *c,
     }
 }
 
-/* 2 * max activation * (|w_2j| + |w_2j+1|) must fit int16 for vpmaddubsw. */
-static int pairs_fit_int16(const int32_t *w, int oc, int k, int amax)
-{
-    for (int o = 0; o < oc; o++)
-        for (int kk = 0; kk < k; kk += 2) {
-            int s = abs(w[(size_t)o * k + kk]) + (kk + 1 < k ? abs(w[(size_t)o * k + kk + 1]) : 0);
-            if ((long)amax * s > 32767)
-                return 0;
-        }
-    return 1;
-}
-
 static int plan_int_weights(qrt_cplan *c, const qmodel *qm, int ci, int kernel, qd_err *err)
 {
     int32_t *w = malloc(sizeof(int32_t) * (size_t)c->oc * c->k);
@@ -165,11 +153,12 @@ static int plan_int_weights(qrt_cplan *c, const qmodel *qm, int ci, int kernel, 
             s += wp[(size_t)o * c->k + kk];
         c->corr[o] = (c->in_off + c->in_zp) * s;
     }
-    c->kern = pairs_fit_int16(wp, c->oc, c->k, c->in_off + c->in_hi) ? QRT_KERN_U8S8
-                                                                     : QRT_KERN_S16;
+    /* vpmaddubsw's pair sums must fit int16; summing 8 or more steps in int16 pays */
+    c->span = qrt_acc16_span(wp, c->oc, c->k, c->in_off + c->in_hi);
+    c->kern = c->span == 0 ? QRT_KERN_S16 : c->span >= 8 ? QRT_KERN_U8S8_ACC16 : QRT_KERN_U8S8;
     size_t n = qrt_pack_len(c->oc, c->k);
     int rc = 0;
-    if (c->kern == QRT_KERN_U8S8 && (c->w8 = xalloc(n)))
+    if (c->kern != QRT_KERN_S16 && (c->w8 = xalloc(n)))
         qrt_pack_u8s8(c->w8, wp, c->oc, c->k);
     else if (c->kern == QRT_KERN_S16 && (c->w16 = xalloc(2 * n)))
         qrt_pack_s16(c->w16, wp, c->oc, c->k);
@@ -434,8 +423,12 @@ static void gemm(const qrt *rt, const qrt_cplan *c, wspace *w, const uint8_t *a,
         for (size_t i = 0; i < (size_t)m * c->kp; i++)
             w->cols16[i] = a[i];
         (rt->use_ref ? qrt_gemm_s16_ref : qrt_gemm_s16)(w->acc, w->cols16, c->w16, m, c->oc, c->k);
+    } else if (rt->use_ref) {
+        qrt_gemm_u8s8_ref(w->acc, a, c->w8, m, c->oc, c->k);
+    } else if (c->kern == QRT_KERN_U8S8_ACC16) {
+        qrt_gemm_u8s8_acc16(w->acc, a, c->w8, m, c->oc, c->k, c->span);
     } else {
-        (rt->use_ref ? qrt_gemm_u8s8_ref : qrt_gemm_u8s8)(w->acc, a, c->w8, m, c->oc, c->k);
+        qrt_gemm_u8s8(w->acc, a, c->w8, m, c->oc, c->k);
     }
 }
 

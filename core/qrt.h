@@ -39,7 +39,10 @@ typedef struct qrt qrt;
 #define QRT_SUB_BATCH 16
 
 enum qrt_path { QRT_PATH_INT = 0, QRT_PATH_DECODED = 1 };
-enum qrt_kernel { QRT_KERN_U8S8 = 0, QRT_KERN_S16 = 1 };
+/* U8S8: vpmaddubsw, widened to int32 at every step; U8S8_ACC16: the same summing in int16
+ * over as many steps as the layer's weights allow (low-bit layers); S16: vpmaddwd on int16 pairs
+ * where 8-bit x 8-bit pair sums could leave int16. */
+enum qrt_kernel { QRT_KERN_U8S8 = 0, QRT_KERN_S16 = 1, QRT_KERN_U8S8_ACC16 = 2 };
 
 /* Build the runtime for qm with nthreads threads. use_ref: portable kernels only. */
 int qrt_create(qrt **out, const qmodel *qm, int nthreads, int use_ref, qd_err *err);

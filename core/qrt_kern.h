@@ -19,6 +19,13 @@ void qrt_pack_s16(int16_t *dst, const int32_t *w, int n, int k);
 void qrt_gemm_u8s8(int32_t *c, const uint8_t *a, const int8_t *wp, int m, int n, int k);
 void qrt_gemm_u8s8_ref(int32_t *c, const uint8_t *a, const int8_t *wp, int m, int n, int k);
 void qrt_gemm_s16(int32_t *c, const int16_t *a, const int16_t *wp, int m, int n, int k);
+/* qrt_gemm_u8s8 summing span groups of 4 products in int16 before widening: the caller
+ * guarantees span * max |pair sum| <= 32767 (qrt_acc16_span). Same results as the reference. */
+void qrt_gemm_u8s8_acc16(int32_t *c, const uint8_t *a, const int8_t *wp, int m, int n, int k,
+                         int span);
+/* The longest span for weights w [n][k] (minus zero points) and activation codes <= amax: 0
+ * when even one pair sum can leave int16 (then vpmaddwd on int16 pairs: qrt_gemm_s16). */
+int qrt_acc16_span(const int32_t *w, int n, int k, int amax);
 void qrt_gemm_s16_ref(int32_t *c, const int16_t *a, const int16_t *wp, int m, int n, int k);
 
 /* Fixed-point requantization: floor((acc * mult + off) / 2^shift), that is acc * a + b rounded

@@ -21,7 +21,7 @@ typedef struct qrt_lplan {
 } qrt_lplan;
 
 typedef struct qrt_cplan {
-    int path, kern, in_codes, out_codes, is_conv, layer;
+    int path, kern, span, in_codes, out_codes, is_conv, layer; /* span: U8S8_ACC16's */
     int oc, k, kp, np;
     int sc, sh, sw;             /* layout of the input codes (int path) */
     /* int path: input quantizer (for float inputs) and packed weights */

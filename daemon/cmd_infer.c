@@ -130,7 +130,8 @@ static int load(const infer_opts *o, qmodel **qm, dataset *train, dataset *test,
 
 static void print_layers(const qrt *rt, const qmodel *qm)
 {
-    static const char *const kern[] = {"u8 x s8 (vpmaddubsw)", "s16 x s16 (vpmaddwd)"};
+    static const char *const kern[] = {"u8 x s8 (vpmaddubsw)", "s16 x s16 (vpmaddwd)",
+                                       "u8 x s8 (vpmaddubsw, int16 sums)"};
     for (int ci = 0; ci < qm->n_compute; ci++) {
         int path, k, fused;
         char w[16], a[16];

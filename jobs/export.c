@@ -203,7 +203,8 @@ static int eval_source(exporter *x, qd_err *err)
 /* What the runtime chose for each compute layer. */
 static json_t *runtime_layers(const qrt *rt, const qmodel *qm)
 {
-    static const char *const paths[] = {"int", "decoded"}, *const kernels[] = {"u8s8", "s16"};
+    static const char *const paths[] = {"int", "decoded"};
+    static const char *const kernels[] = {"u8s8", "s16", "u8s8_acc16"};
     json_t *layers = json_array();
     for (int ci = 0; ci < qm->n_compute; ci++) {
         int path, kern, fused;

@@ -268,7 +268,7 @@ START_TEST(avx2_and_portable_kernels_give_the_same_logits)
     if (_i == M_E3M2) /* minifloat: the decoded path, no integer kernel */
         ck_assert_ptr_null(kern);
     else
-        ck_assert(!strcmp(kern, "u8s8") || !strcmp(kern, "s16"));
+        ck_assert(!strcmp(kern, "u8s8") || !strcmp(kern, "s16") || !strcmp(kern, "u8s8_acc16"));
     if (_i == M_W8A8) { /* two large 8-bit weights side by side: pairs pass int16, vpmaddwd */
         qm_compute *c = &qm->compute[1];
         qm_code_put(c->codes, 0, 8, 127);
@@ -320,6 +320,20 @@ START_TEST(gemm_kernels_match_their_references)
         qrt_gemm_u8s8(c1, a, p8, m, n, k);
         qrt_gemm_u8s8_ref(c2, a, p8, m, n, k);
         ck_assert_mem_eq(c1, c2, 4 * (size_t)m * np);
+        /* int16 sums over spans: 4-bit-sized codes, so that long spans are allowed */
+        for (int i = 0; i < m * kp; i++)
+            a[i] &= 15;
+        for (int i = 0; i < n * k; i++)
+            w[i] = w[i] % 8;
+        int span = qrt_acc16_span(w, n, k, 15);
+        ck_assert_int_ge(span, 32767 / (15 * 14));
+        qrt_pack_u8s8(p8, w, n, k);
+        qrt_gemm_u8s8_ref(c2, a, p8, m, n, k);
+        for (int sp = 1; sp <= span; sp = sp * 3 + 1) {
+            memset(c1, 0x55, 4 * (size_t)m * np);
+            qrt_gemm_u8s8_acc16(c1, a, p8, m, n, k, sp);
+            ck_assert_mem_eq(c1, c2, 4 * (size_t)m * np);
+        }
         for (int o = 0; o < n; o++) { /* and the reference is the plain sum */
             int32_t sum = 0;
             for (int kk = 0; kk < k; kk++)

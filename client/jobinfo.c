@@ -115,6 +115,22 @@ static const char *format_text(char *buf, size_t cap, const json_t *f)
 
 char *jobinfo_bits(char *buf, size_t cap, const json_t *spec)
 {
+    const char *kind = json_string_value(json_object_get(spec, "kind"));
+    if (kind && !strcmp(kind, "search")) {
+        const char *m = json_string_value(json_object_get(spec, "method"));
+        snprintf(buf, cap, "search %s", m ? m : "sensitivity");
+        return buf;
+    }
+    if (kind && !strcmp(kind, "export")) {
+        const char *f = json_string_value(json_object_get(spec, "format"));
+        json_t *cand = json_object_get(spec, "candidate");
+        if (json_is_integer(cand))
+            snprintf(buf, cap, "export %s of candidate %lld", f ? f : "qmodel",
+                     (long long)json_integer_value(cand));
+        else
+            snprintf(buf, cap, "export %s", f ? f : "qmodel");
+        return buf;
+    }
     json_t *q = json_object_get(spec, "quant");
     const char *method = json_string_value(json_object_get(q, "method"));
     char w[32], a[32];

@@ -25,7 +25,8 @@ const char *jobinfo_error(const json_t *job);
 int jobinfo_outcome(const json_t *job, qcerr *e);
 /* "accuracy 91.20%  memory 12.3 KiB  BitOPs 1.20G" from a result object; "" when absent */
 char *jobinfo_result_line(char *buf, size_t cap, const json_t *result);
-/* the bits a spec asks for: "w4 a4 bits", "w:e4m3 a:e3m2", "w:hfp8 a:hfp8", "float" */
+/* what a spec asks for: "w4 a4 bits", "w:e4m3 a:e3m2", "w:hfp8 a:hfp8", "float" for a train
+ * spec, "search uniform" for a search, "export onnx of candidate 2" for an export */
 char *jobinfo_bits(char *buf, size_t cap, const json_t *spec);
 /* total bytes of a result or Pareto point: its "memory" ({"total_bytes"} or a number) or its
  * own "total_bytes"; -1 when absent */

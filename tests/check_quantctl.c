@@ -711,6 +711,14 @@ START_TEST(test_train_search_export)
                          search, export, sizeof export, &r);
     expect(&r, 0, "submit --wait of an export job");
     run_free(&r);
+    r = QC("show", search);
+    expect(&r, 0, "show of the search");
+    ck_assert_msg(strstr(r.out, "search uniform"), "show names no search: %s", r.out);
+    run_free(&r);
+    r = QC("show", export);
+    expect(&r, 0, "show of the export");
+    ck_assert_msg(strstr(r.out, "export qmodel of candidate 0"), "show names no export: %s", r.out);
+    run_free(&r);
     r = QC("fetch", export, "--json");
     expect(&r, 0, "fetch (list)");
     json_t *list = out_json(&r), *first = json_array_get(json_object_get(list, "artifacts"), 0);

@@ -203,7 +203,7 @@ tsan-run: all $(TSAN_SUITES)
 	 [ $$rc -eq 0 ] && [ $$n -eq 0 ]
 
 clean:
-	rm -rf build build-asan bin bin-asan
+	rm -rf build build-asan build-tsan bin bin-asan bin-tsan
 
 # ---- the web page (web/, daemon/http_web.c) and its browser test (tests/browser) ----
 # The page's files and Chart.js (Debian's libjs-chart.js) are compiled into quantd.

@@ -1,13 +1,15 @@
 /*
  * check_daemon_faults.c: the daemon under faults, end to end, with the real binary.
  *
- *   kill -9 rounds: train jobs of four kinds (float, int4 QAT, AdaQAT, minifloat) are submitted
- *     while the daemon is killed at random moments (a fifth of the rounds during its start-up),
+ *   kill -9 rounds: train jobs of four kinds (float, int4 QAT, AdaQAT, minifloat) and qmodel
+ *     exports of a finished int4 QAT job are submitted while the daemon is killed at random
+ *     moments (a fifth of the rounds during its start-up),
  *     QD_STRESS_ROUNDS times in a row (3 here; `make stress` runs 50). After every kill: PRAGMA
  *     integrity_check is ok, every job acknowledged with 201 is in the database, no job has
  *     succeeded twice, no succeeded job lacks its result. At the end every job has succeeded
  *     with the result, field for field (timings aside), of an uninterrupted run of its spec, and
- *     its per-epoch metrics match its history. With QD_STRESS_SEARCH=1 (make stress) sensitivity
+ *     its per-epoch metrics match its history; an export's artifacts have the uninterrupted
+ *     export's sizes and SHA-256. With QD_STRESS_SEARCH=1 (make stress) sensitivity
  *     searches from a float job are submitted and killed too.
  *   SIGTERM under load: two jobs running, clients reading and submitting; the daemon exits 0
  *     within its grace, no request got a 5xx, the running jobs are queued again without an
@@ -79,10 +81,13 @@ static const char *SPECS[] = {
               "{\"format\": \"int\", \"bits\": 8}, \"activations\": {\"format\": \"int\", "
               "\"bits\": 8}, \"adaqat\": {\"lambda\": 5, \"eta\": 0.5, \"interval\": 4}}}",
     NULL, /* s6: a sensitivity search from s0's reference run (search_spec) */
+    NULL, /* s7: a qmodel export of s1's reference run (export_spec) */
 };
 #define N_SPECS ((int)(sizeof SPECS / sizeof *SPECS))
 #define N_ROUND_SPECS 4 /* the kill -9 rounds submit the short ones, s0..s3 */
 #define SEARCH 6
+#define EXPORT 7
+#define EXPORT_BASE 1 /* the int4 QAT job: an export of every layer's integer path */
 
 /* s6, the search, once the float job it starts from (s0's reference run) is known. */
 static void search_spec(const char *base)
@@ -95,6 +100,16 @@ static void search_spec(const char *base)
              "\"activation_bits\": [8]}, \"calibration_batches\": 1, \"budgets\": "
              "{\"weight_bytes\": [70000, 140000, 300000]}, \"finetune_epochs\": 2}", base);
     SPECS[SEARCH] = text;
+}
+
+/* s7, the export, once the train job it exports (s1's reference run) is known. */
+static void export_spec(const char *base)
+{
+    static char text[256];
+    snprintf(text, sizeof text,
+             "{\"kind\": \"export\", \"name\": \"s7\", \"job\": \"%s\", \"format\": \"qmodel\"}",
+             base);
+    SPECS[EXPORT] = text;
 }
 
 static int spec_of(const char *name)
@@ -113,6 +128,7 @@ static json_t *untimed(const json_t *v)
         json_object_del(c, "seconds");
         json_object_del(c, "train_images_per_second");
         json_object_del(c, "choose_seconds");
+        json_object_del(c, "images_per_second"); /* an export's runtime speed */
         void *tmp;
         json_object_foreach_safe(c, tmp, k, x) json_object_set_new(c, k, untimed(x));
     } else if (json_is_array(c)) {
@@ -172,33 +188,57 @@ static int try_submit(const dt_daemon *d, const char *spec, char id[32])
     return ok;
 }
 
-/* Uninterrupted results of the specs in mask (bit i: SPECS[i]; others NULL), run on d; with
- * the search (bit SEARCH) its base s0 first. */
+/* The reference export's id: an export must end with its artifacts, byte for byte. */
+static char export_ref[32];
+
+/* Uninterrupted results of the specs in mask (bit i: SPECS[i]; others NULL), run on d. The
+ * jobs the search (bit SEARCH) and the export (bit EXPORT) start from, s0 and s1, run first:
+ * their runs are those specs' references too. */
 static void reference_results(const dt_daemon *d, json_t *ref[N_SPECS], unsigned mask)
 {
     char ids[N_SPECS][32];
-    if (mask & (1u << SEARCH)) {
-        dt_submit(d, SPECS[0], NULL, ids[0]);
-        json_decref(dt_wait(d, ids[0], NULL, "succeeded", 300));
-        search_spec(ids[0]);
-        mask &= ~1u; /* s0's reference is that run */
+    unsigned bases = (mask & 1u << SEARCH ? 1u : 0) | (mask & 1u << EXPORT ? 1u << EXPORT_BASE : 0);
+    for (int phase = 0; phase < 2; phase++) {
+        unsigned now = phase == 0 ? bases : mask & ~bases;
+        for (int i = 0; i < N_SPECS; i++)
+            if (now & 1u << i)
+                dt_submit(d, SPECS[i], NULL, ids[i]);
+        for (int i = 0; i < N_SPECS; i++) {
+            if (!(now & 1u << i))
+                continue;
+            json_t *j = dt_wait(d, ids[i], NULL, "succeeded", 300);
+            ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
+            ref[i] = json_incref(json_object_get(j, "result"));
+            json_decref(j);
+        }
+        if (phase == 0 && (mask & 1u << SEARCH))
+            search_spec(ids[0]);
+        if (phase == 0 && (mask & 1u << EXPORT))
+            export_spec(ids[EXPORT_BASE]);
     }
     for (int i = 0; i < N_SPECS; i++)
-        if ((ref[i] = NULL, mask & (1u << i)))
-            dt_submit(d, SPECS[i], NULL, ids[i]);
-    for (int i = 0; i < N_SPECS; i++) {
-        if (!(mask & (1u << i)))
-            continue;
-        json_t *j = dt_wait(d, ids[i], NULL, "succeeded", 300);
-        ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
-        ref[i] = json_incref(json_object_get(j, "result"));
-        json_decref(j);
+        if (!(mask & (1u << i) || bases & (1u << i)))
+            ref[i] = NULL;
+    if (mask & 1u << EXPORT)
+        snprintf(export_ref, sizeof export_ref, "%s", ids[EXPORT]);
+}
+
+/* The artifacts of job id as {name: [size, sha256]}, to compare across runs. */
+static json_t *artifact_digests(const dt_daemon *d, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/jobs/%s/artifacts", id);
+    json_t *l = dt_get(d, path, NULL, 200), *a, *out = json_object();
+    size_t i;
+    json_array_foreach(json_object_get(l, "artifacts"), i, a)
+    {
+        ck_assert_msg(!json_object_get(out, dt_str(a, "name")), "job %s lists artifact %s twice",
+                      id, dt_str(a, "name"));
+        json_object_set_new(out, dt_str(a, "name"),
+                            json_pack("[Is]", (json_int_t)dt_num(a, "size"), dt_str(a, "sha256")));
     }
-    if (SPECS[SEARCH] && !ref[0]) {
-        json_t *j = job_get(d, ids[0]);
-        ref[0] = json_incref(json_object_get(j, "result"));
-        json_decref(j);
-    }
+    json_decref(l);
+    return out;
 }
 
 /* ---- the database, read directly between runs ---- */
@@ -275,11 +315,12 @@ static void wait_all_final(const dt_daemon *d, double timeout_s)
 }
 
 typedef struct tally {
-    int checked, resumed, crashes, searches;
+    int checked, resumed, crashes, searches, exports, exports_resumed;
 } tally;
 
-/* Every job of d has succeeded with its spec's reference result: how many, how many resumed
- * after a crash, the crashes they ran through, the searches among them. */
+/* Every job of d has succeeded with its spec's reference result (an export with the reference
+ * export's artifacts, byte for byte): how many, how many resumed after a crash, the crashes
+ * they ran through, the searches and exports among them. */
 static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
 {
     json_t *l = dt_get(d, "/api/v1/jobs?limit=1000", NULL, 200), *row;
@@ -302,9 +343,20 @@ static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
         if (k != SEARCH) /* a search stores every candidate's epochs */
             ck_assert_int_eq(epochs_stored(d, id),
                              (int)json_array_size(json_object_get(res, "history")));
+        if (k == EXPORT) {
+            json_t *mine = artifact_digests(d, id), *want = artifact_digests(d, export_ref);
+            ck_assert_msg(json_object_size(want) > 0 && json_equal(mine, want),
+                          "export %s (%d crashes): artifacts %s, the uninterrupted run's %s", id,
+                          (int)dt_num(j, "crashes"), json_dumps(mine, JSON_COMPACT),
+                          json_dumps(want, JSON_COMPACT));
+            json_decref(mine);
+            json_decref(want);
+            t.exports_resumed += dt_num(j, "crashes") > 0;
+        }
         t.resumed += dt_num(j, "crashes") > 0;
         t.crashes += (int)dt_num(j, "crashes");
         t.searches += k == SEARCH;
+        t.exports += k == EXPORT;
         t.checked++;
         json_decref(j);
     }
@@ -328,8 +380,12 @@ static void *submit_main(void *arg)
 {
     submitter *s = arg;
     for (int i = 0; i < s->budget && !atomic_load(&s->stop); i++) {
-        int k = (int)(rand_r(&s->seed) % (N_ROUND_SPECS + (SPECS[SEARCH] != NULL)));
-        k = k == N_ROUND_SPECS ? SEARCH : k;
+        /* the short train specs, and the search and the export where they are set */
+        int pool[N_SPECS], m = 0;
+        for (int i = 0; i < N_SPECS; i++)
+            if (SPECS[i] && (i < N_ROUND_SPECS || i == SEARCH || i == EXPORT))
+                pool[m++] = i;
+        int k = pool[rand_r(&s->seed) % (unsigned)m];
         char id[32];
         if (!try_submit(s->d, SPECS[k], id))
             break; /* the daemon is gone */
@@ -340,6 +396,16 @@ static void *submit_main(void *arg)
         usleep((useconds_t)(rand_r(&s->seed) % 300000));
     }
     return NULL;
+}
+
+/* Whether a job listing holds a job of this kind. */
+static int runs_kind(const json_t *list, const char *kind)
+{
+    json_t *r;
+    size_t i;
+    json_array_foreach(json_object_get(list, "jobs"), i, r) if (!strcmp(dt_str(r, "kind"), kind))
+        return 1;
+    return 0;
 }
 
 static int env_int(const char *name, int def)
@@ -359,10 +425,11 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
     dt_daemon d;
     dt_start(&d, dir, args);
     int search = env_int("QD_STRESS_SEARCH", 0);
-    reference_results(&d, ref, ((1u << N_ROUND_SPECS) - 1) | (search ? 1u << SEARCH : 0));
+    reference_results(&d, ref,
+                      ((1u << N_ROUND_SPECS) - 1) | 1u << EXPORT | (search ? 1u << SEARCH : 0));
     ck_assert_int_eq(dt_stop(&d, SIGKILL), 128 + SIGKILL);
     acked *ids = calloc(64 + (size_t)rounds * 4, sizeof *ids);
-    int n = 0, in_startup = 0, killed_running = 0;
+    int n = 0, in_startup = 0, killed_running = 0, killed_kind[3] = {0};
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     double t0 = now_s();
     for (int round = 0; round < rounds; round++) {
@@ -379,9 +446,24 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
                            .ids = ids, .n = &n, .mu = &mu};
             pthread_t th;
             ck_assert_int_eq(pthread_create(&th, NULL, submit_main, &s), 0);
-            usleep(100000 + (useconds_t)(rand_r(&seed) % 1900000));
-            json_t *running = dt_get(&d, "/api/v1/jobs?state=running&limit=10", NULL, 200);
-            killed_running += (int)json_array_size(json_object_get(running, "jobs"));
+            /* the kill comes 0.1 to 2 s on; in a third of the rounds as soon as an export runs
+             * (exports take a fraction of a second: left to chance, few would be caught) */
+            double until = now_s() + 0.1 + (double)(rand_r(&seed) % 1900000) / 1e6;
+            int hunt = rand_r(&seed) % 3 == 0;
+            json_t *running = NULL, *r;
+            do {
+                json_decref(running);
+                double left = until - now_s();
+                usleep(left <= 0 ? 0 : hunt && left > 0.01 ? 10000 : (useconds_t)(left * 1e6));
+                running = dt_get(&d, "/api/v1/jobs?state=running&limit=10", NULL, 200);
+            } while (now_s() < until && !(hunt && runs_kind(running, "export")));
+            size_t i;
+            json_array_foreach(json_object_get(running, "jobs"), i, r)
+            {
+                const char *kind = dt_str(r, "kind");
+                killed_kind[!strcmp(kind, "search") ? 1 : !strcmp(kind, "export") ? 2 : 0]++;
+                killed_running++;
+            }
             json_decref(running);
             kill(d.pid, SIGKILL);
             atomic_store(&s.stop, 1);
@@ -402,12 +484,17 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
     assert_db_sound(dir, ids, n, "at the end");
     tally t = assert_all_match(&d, ref);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
+    int acked_kind[3] = {0};
+    for (int i = 0; i < n; i++)
+        acked_kind[ids[i].spec == SEARCH ? 1 : ids[i].spec == EXPORT ? 2 : 0]++;
     printf("kill9: %d rounds (%d during start-up) in %.0f s, seed %u: %d jobs acknowledged "
-           "(%s), 0 lost, 0 succeeded twice, integrity ok after every kill; %d kills caught jobs "
-           "running; %d jobs resumed after %d crashes in all; all %d jobs (%d searches) match "
-           "their uninterrupted run\n", rounds, in_startup, rounds_s, seed, n,
-           search ? "train and search" : "train", killed_running, t.resumed, t.crashes, t.checked,
-           t.searches);
+           "(%d train, %d search, %d export), 0 lost, 0 succeeded twice, integrity ok after "
+           "every kill; the kills caught %d jobs running (%d train, %d search, %d export); %d "
+           "jobs resumed after %d crashes in all (%d exports); all %d jobs (%d searches, %d "
+           "exports) match their uninterrupted run (exports: artifacts byte for byte)\n",
+           rounds, in_startup, rounds_s, seed, n, acked_kind[0], acked_kind[1], acked_kind[2],
+           killed_running, killed_kind[0], killed_kind[1], killed_kind[2], t.resumed, t.crashes,
+           t.exports_resumed, t.checked, t.searches, t.exports);
     for (int i = 0; i < N_SPECS; i++)
         json_decref(ref[i]);
     free(ids);

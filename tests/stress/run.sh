@@ -4,8 +4,9 @@
 #
 #   tests/stress/run.sh BUILD [ROUNDS]
 #
-#   kill9        check_daemon_faults: ROUNDS (default 50) kill -9 rounds in a row, train jobs
-#                and sensitivity searches
+#   kill9        check_daemon_faults: ROUNDS (default 50) kill -9 rounds in a row, train jobs,
+#                sensitivity searches and qmodel exports (a third of the kills aimed at a
+#                running export); exports must end with the uninterrupted export's artifacts
 #   sigterm, diskfull (tmpfs), crashloop, crashloop2
 #                check_daemon_faults: the other fault tests, once each
 #   diskfull     again with the disk full simulated by the LD_PRELOAD shim (libqdfault.so), the

@@ -194,7 +194,7 @@ static void carve(model *m, int cache_cols)
         long out = (long)B * L->out_len;
         if (L->d.kind == LK_FLATTEN) {
             const layer *p = L->d.in[0] >= 0 ? &m->layers[L->d.in[0]] : NULL;
-            L->out = p ? p->out : NULL; /* the model input: set at forward */
+            L->out = p ? p->out : NULL; /* set again at forward (the input's is known then) */
             L->grad = p ? p->grad : NULL;
         } else {
             L->out = pa, L->grad = pa + out, pa += 2 * out;
@@ -380,7 +380,7 @@ static void forward_compute(model *m, layer *L, const float *in, int n)
     }
 }
 
-static void forward_layer(model *m, layer *L, const float *x, int n)
+static void forward_layer(model *m, layer *L, int n)
 {
     const float *in = layer_input(m, L, 0);
     const int nc = n * L->in_c, hw = L->in_h * L->in_w;
@@ -417,8 +417,9 @@ static void forward_layer(model *m, layer *L, const float *x, int n)
         add_forward(L->out, in, layer_input(m, L, 1), len, m->nthreads);
         break;
     case LK_FLATTEN:
-        if (d->in[0] < 0)
-            L->out = (float *)x;
+        /* a view of its input; where that is the model input, or a flatten of it, the
+         * address is known only now (a flatten of a flatten copied NULL at carve time) */
+        L->out = (float *)in;
         break;
     }
 }
@@ -428,7 +429,7 @@ const float *model_forward(model *m, const float *x, int n, int train)
     m->train = train;
     m->input = x;
     for (int i = 0; i < m->n_layers; i++)
-        forward_layer(m, &m->layers[i], x, n);
+        forward_layer(m, &m->layers[i], n);
     return m->layers[m->n_layers - 1].out;
 }
 

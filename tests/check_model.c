@@ -210,6 +210,40 @@ START_TEST(model_rejects_bad_shapes)
 }
 END_TEST
 
+/* A flatten of a flatten of the model input is the input itself: the model computes what one
+ * flatten does. (fuzz_modelfile: the second flatten's output was NULL, a segfault in linear.) */
+START_TEST(a_flatten_of_a_flatten_of_the_input_runs)
+{
+    model_desc twice = {.name = "ff"}, once = {.name = "f"};
+    twice.layers[0] = L(LK_FLATTEN, 0, 0, 0, 0, -1, -2);
+    twice.layers[1] = L(LK_FLATTEN, 0, 0, 0, 0, 0, -2);
+    twice.layers[2] = L(LK_LINEAR, 3, 0, 0, 0, 1, -2);
+    twice.n_layers = 3;
+    once.layers[0] = L(LK_FLATTEN, 0, 0, 0, 0, -1, -2);
+    once.layers[1] = L(LK_LINEAR, 3, 0, 0, 0, 0, -2);
+    once.n_layers = 2;
+    model *a = NULL, *b = NULL;
+    ck_assert_int_eq(model_create(&a, &twice, 2, 3, 3, 3, 2, 1, NULL), 0);
+    ck_assert_int_eq(model_create(&b, &once, 2, 3, 3, 3, 2, 1, NULL), 0);
+    ck_assert_int_eq(a->n_params, b->n_params);
+    model_init_params(b, 7);
+    memcpy(a->params, b->params, sizeof(float) * (size_t)b->n_params);
+    float x[2 * 18], dl[2 * 3];
+    for (int i = 0; i < 2 * 18; i++)
+        x[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
+    for (int i = 0; i < 2 * 3; i++)
+        dl[i] = (float)(i + 1) / 6.0f;
+    const float *la = model_forward(a, x, 2, 1), *lb = model_forward(b, x, 2, 1);
+    ck_assert_ptr_nonnull(la);
+    ck_assert_int_eq(memcmp(la, lb, sizeof(float) * 2 * 3), 0);
+    model_zero_grads(a), model_zero_grads(b);
+    model_backward(a, dl, 2);
+    model_backward(b, dl, 2);
+    ck_assert_int_eq(memcmp(a->grads, b->grads, sizeof(float) * (size_t)b->n_params), 0);
+    model_free(a), model_free(b);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -219,6 +253,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, checkpoint_round_trip_and_corruption);
     tcase_add_test(tc, cost_model_hand_computed);
     tcase_add_test(tc, model_rejects_bad_shapes);
+    tcase_add_test(tc, a_flatten_of_a_flatten_of_the_input_runs);
     suite_add_tcase(s, tc);
     return s;
 }

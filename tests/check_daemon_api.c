@@ -9,9 +9,7 @@
  * `synthetic` runs of a fraction of a second.
  */
 #include <check.h>
-#include <curl/curl.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,27 +23,10 @@
 
 static const char *const JSON_CT[] = {"Content-Type: application/json", NULL};
 
-static char *state_dir;
 static dt_daemon D;
 
-static void start_default(void)
-{
-    state_dir = dt_tempdir();
-    dt_start(&D, state_dir, NULL);
-}
-
-static void stop_default(void)
-{
-    ck_assert_int_eq(dt_stop(&D, SIGTERM), 0);
-    dt_rmdir(state_dir);
-}
-
-static json_t *job(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
-    return dt_get(&D, path, NULL, 200);
-}
+static void start_default(void) { dt_start_fresh(&D, NULL); }
+static void stop_default(void) { dt_finish(&D); }
 
 static long post(const char *path, const char *const *headers, const char *body, json_t **out)
 {
@@ -169,7 +150,7 @@ START_TEST(cancel_in_each_state)
     ck_assert_int_eq(cancel(done, NULL), 409);
     ck_assert_int_eq(cancel("0123456789abcdef", NULL), 404);
     usleep(300000);
-    j = job(queued);
+    j = dt_job(&D, queued);
     ck_assert_str_eq(dt_str(j, "state"), "cancelled");
     ck_assert(json_is_null(json_object_get(j, "started_at")));
     ck_assert_int_eq((int)dt_num(j, "attempts"), 0);
@@ -178,39 +159,6 @@ START_TEST(cancel_in_each_state)
 END_TEST
 
 /* ---- events ---- */
-
-typedef struct stream {
-    const dt_daemon *d;
-    char path[128];
-    char *text;
-    size_t len;
-} stream;
-
-static size_t on_chunk(char *p, size_t size, size_t n, void *ctx)
-{
-    stream *s = ctx;
-    s->text = realloc(s->text, s->len + size * n + 1);
-    memcpy(s->text + s->len, p, size * n);
-    s->text[s->len + size * n] = '\0';
-    /* the test's thread polls len: published last, with release order */
-    __atomic_store_n(&s->len, s->len + size * n, __ATOMIC_RELEASE);
-    return size * n;
-}
-
-static void *read_stream(void *arg)
-{
-    stream *s = arg;
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->d->port, s->path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_chunk);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    return NULL;
-}
 
 static int count(const char *text, const char *needle)
 {
@@ -226,15 +174,13 @@ START_TEST(events_stream_the_run_and_end_with_its_state)
     dt_submit(&D, DT_LONG_JOB, NULL, blocker);
     json_decref(dt_wait(&D, blocker, NULL, "running", 60));
     dt_submit(&D, DT_SMALL_JOB, NULL, id);
-    stream s = {.d = &D};
-    snprintf(s.path, sizeof s.path, "/api/v1/jobs/%s/events", id);
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, read_stream, &s), 0);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/jobs/%s/events", id);
+    dt_stream s;
     /* the stream is open, and has said "queued", before the job can start */
-    for (int i = 0; i < 1000 && !__atomic_load_n(&s.len, __ATOMIC_ACQUIRE); i++)
-        usleep(10000);
+    dt_stream_open(&s, &D, path, NULL, "\"state\":\"queued\"");
     ck_assert_int_eq(cancel(blocker, NULL), 202);
-    pthread_join(t, NULL);
+    dt_stream_join(&s);
     ck_assert_ptr_nonnull(s.text);
     ck_assert_msg(strncmp(s.text, "retry: ", 7) == 0, "stream: %s", s.text);
     ck_assert_int_eq(count(s.text, "event: epoch\n"), 2);
@@ -245,14 +191,13 @@ START_TEST(events_stream_the_run_and_end_with_its_state)
     const char *last = strstr(s.text, "\"state\":\"succeeded\"");
     ck_assert_ptr_nonnull(last);
     ck_assert_ptr_null(strstr(last, "event: "));  /* nothing after the final state */
-    free(s.text);
+    dt_stream_free(&s);
     /* a finished job: its state, then the end */
-    stream f = {.d = &D};
-    snprintf(f.path, sizeof f.path, "/api/v1/jobs/%s/events", id);
-    read_stream(&f);
-    ck_assert_int_eq(count(f.text, "event: "), 1);
-    ck_assert_ptr_nonnull(strstr(f.text, "\"state\":\"succeeded\""));
-    free(f.text);
+    dt_resp f = dt_request(&D, "GET", path, NULL, NULL, 0);
+    ck_assert_int_eq(f.status, 200);
+    ck_assert_int_eq(count(f.body, "event: "), 1);
+    ck_assert_ptr_nonnull(strstr(f.body, "\"state\":\"succeeded\""));
+    dt_resp_free(&f);
 }
 END_TEST
 

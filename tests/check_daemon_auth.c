@@ -17,29 +17,18 @@
  */
 #include <check.h>
 #include <curl/curl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "daemon/http.h"
 #include "tests/check_main.h"
 #include "tests/daemon_util.h"
 
-static char *state_dir;
 static dt_daemon D;
-static char tok_alpha[64], tok_beta[64], tok_admin[64], tok_revoked[64];
+static dt_tokens T;
 static char done_alpha[32], done_beta[32], running_alpha[32], queued_alpha[32];
-
-static void make_token(char *out, const char *team, int admin)
-{
-    const char *args[] = {"token", "create", "--team", team, "--state", state_dir,
-                          admin ? "--admin" : NULL, NULL};
-    ck_assert_int_eq(dt_quantd(out, 64, args), 0);
-    ck_assert_int_eq(strlen(out), 52);
-}
 
 #define LONG_ALPHA                                                                                 \
     "{\"kind\": \"train\", \"name\": \"long\", \"dataset\": \"synthetic\", \"model\": \"mlp\", "   \
@@ -47,94 +36,42 @@ static void make_token(char *out, const char *team, int admin)
 
 static void start(void)
 {
-    state_dir = dt_tempdir();
-    make_token(tok_alpha, "alpha", 0);
-    make_token(tok_beta, "beta", 0);
-    make_token(tok_admin, "ops", 1);
-    make_token(tok_revoked, "alpha", 0);
-    char id[16], out[64];
-    snprintf(id, sizeof id, "%.12s", tok_revoked + 4);
-    const char *rev[] = {"token", "revoke", id, "--state", state_dir, NULL};
-    ck_assert_int_eq(dt_quantd(out, sizeof out, rev), 0);
+    char *dir = dt_tempdir();
+    dt_make_tokens(dir, &T);
     const char *one[] = {"--workers", "1", NULL};
-    dt_start(&D, state_dir, one);
-    dt_submit(&D, DT_SMALL_JOB, tok_alpha, done_alpha);
-    dt_submit(&D, DT_SMALL_JOB, tok_beta, done_beta);
-    json_decref(dt_wait(&D, done_alpha, tok_alpha, "succeeded", 60));
-    json_decref(dt_wait(&D, done_beta, tok_beta, "succeeded", 60));
-    dt_submit(&D, LONG_ALPHA, tok_alpha, running_alpha);
-    dt_submit(&D, DT_SMALL_JOB, tok_alpha, queued_alpha);
-    json_decref(dt_wait(&D, running_alpha, tok_alpha, "running", 60));
+    dt_start(&D, dir, one);
+    free(dir);
+    dt_submit(&D, DT_SMALL_JOB, T.alpha, done_alpha);
+    dt_submit(&D, DT_SMALL_JOB, T.beta, done_beta);
+    json_decref(dt_wait(&D, done_alpha, T.alpha, "succeeded", 60));
+    json_decref(dt_wait(&D, done_beta, T.beta, "succeeded", 60));
+    dt_submit(&D, LONG_ALPHA, T.alpha, running_alpha);
+    dt_submit(&D, DT_SMALL_JOB, T.alpha, queued_alpha);
+    json_decref(dt_wait(&D, running_alpha, T.alpha, "running", 60));
 }
 
-static void stop(void)
-{
-    ck_assert_int_eq(dt_stop(&D, SIGTERM), 0);
-    dt_rmdir(state_dir);
-}
+static void stop(void) { dt_finish(&D); }
 
 /* ---- requests ---- */
 
-typedef struct reply {
-    long status;
-    char text[65536]; /* the start of the body */
-    size_t len;
-    int www_auth;     /* a WWW-Authenticate header came */
-} reply;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+/* method path with the Authorization header auth (NULL: none) and a JSON body (POST: "" when
+ * NULL); event streams are read for stream_ms and then dropped (their status kept). */
+static dt_resp call(const char *method, const char *path, const char *auth, const char *body,
+                    long stream_ms)
 {
-    reply *r = ctx;
-    size_t k = size * n, room = sizeof r->text - 1 - r->len;
-    memcpy(r->text + r->len, p, k < room ? k : room);
-    r->len += k < room ? k : room;
-    r->text[r->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ctx)
-{
-    reply *r = ctx;
-    if (size * n > 17 && strncasecmp(p, "WWW-Authenticate:", 17) == 0)
-        r->www_auth = 1;
-    return size * n;
-}
-
-/* method path with the Authorization header auth (NULL: none); event streams are read for
- * stream_ms and then dropped (status 200 kept). */
-static reply *call(const char *method, const char *path, const char *auth, const char *body,
-                   long stream_ms)
-{
-    reply *r = calloc(1, sizeof *r);
-    char url[1024];
-    struct curl_slist *h = NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", D.port, path);
-    if (auth)
-        h = curl_slist_append(h, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, stream_ms > 0 ? stream_ms : 30000L);
-    if (!strcmp(method, "HEAD"))
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    else if (!strcmp(method, "POST"))
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    ck_assert_msg(rc == CURLE_OK || (rc == CURLE_OPERATION_TIMEDOUT && stream_ms > 0),
-                  "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    const char *h[] = {"Content-Type: application/json", auth, NULL};
+    dt_opts o = {.timeout_ms = stream_ms, .stream = stream_ms > 0};
+    if (!body && !strcmp(method, "POST"))
+        body = "";
+    dt_resp r = dt_request_opts(&D, method, path, h, body, -1, &o);
+    ck_assert_msg(r.status != 0, "%s %s: no answer", method, path);
     return r;
+}
+
+static int www_auth(const dt_resp *r)
+{
+    char v[256];
+    return dt_header(r, "WWW-Authenticate", v, sizeof v)[0] != '\0';
 }
 
 static const char *bearer(const char *tok, char *buf, size_t cap)
@@ -194,7 +131,7 @@ static int routes_tried, cases_tried;
 START_TEST(every_route_denies_a_caller_without_a_valid_token)
 {
     char buf[128];
-    const char *bad[] = {NULL, bearer(tok_revoked, buf, sizeof buf), "Authorization: Bearer abc",
+    const char *bad[] = {NULL, bearer(T.revoked, buf, sizeof buf), "Authorization: Bearer abc",
                          "Authorization: Basic YWxwaGE6cHc=",
                          "Authorization: Bearer qdt_000000000000000000000000000000000000000000000000",
                          "Authorization: Bearer"};
@@ -205,25 +142,25 @@ START_TEST(every_route_denies_a_caller_without_a_valid_token)
         rt r = route(i);
         routes_tried++;
         for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-            reply *a = call(r.method, r.path, bad[k], body_for(&r), r.stream ? 1500 : 0);
+            dt_resp a = call(r.method, r.path, bad[k], body_for(&r), r.stream ? 1500 : 0);
             cases_tried++;
             if (r.needs_token) {
-                ck_assert_msg(a->status == 401, "%s %s with %s: %ld, expected 401: %s", r.method,
-                              r.pattern, why[k], a->status, a->text);
-                ck_assert_msg(strstr(a->text, "\"code\":\"unauthorized\""), "%s %s: %s",
-                              r.method, r.pattern, a->text);
-                ck_assert_msg(a->www_auth, "%s %s: no WWW-Authenticate", r.method, r.pattern);
+                ck_assert_msg(a.status == 401, "%s %s with %s: %ld, expected 401: %s", r.method,
+                              r.pattern, why[k], a.status, a.body);
+                ck_assert_msg(strstr(a.body, "\"code\":\"unauthorized\""), "%s %s: %s",
+                              r.method, r.pattern, a.body);
+                ck_assert_msg(www_auth(&a), "%s %s: no WWW-Authenticate", r.method, r.pattern);
             } else {
-                ck_assert_msg(a->status != 401 && a->status != 403, "public %s %s with %s: %ld",
-                              r.method, r.pattern, why[k], a->status);
+                ck_assert_msg(a.status != 401 && a.status != 403, "public %s %s with %s: %ld",
+                              r.method, r.pattern, why[k], a.status);
             }
-            free(a);
+            dt_resp_free(&a);
         }
         if (r.needs_token && !strcmp(r.method, "GET")) {
-            reply *a = call("HEAD", r.path, NULL, NULL, r.stream ? 1500 : 0);
+            dt_resp a = call("HEAD", r.path, NULL, NULL, r.stream ? 1500 : 0);
             cases_tried++;
-            ck_assert_msg(a->status == 401, "HEAD %s: %ld", r.pattern, a->status);
-            free(a);
+            ck_assert_msg(a.status == 401, "HEAD %s: %ld", r.pattern, a.status);
+            dt_resp_free(&a);
         }
     }
     printf("auth: %d routes tried without a valid token, %d requests\n", routes_tried,
@@ -241,17 +178,17 @@ START_TEST(the_owner_and_an_admin_are_answered)
         rt r = route(i);
         if (strcmp(r.method, "GET") != 0)
             continue;
-        const char *who[] = {bearer(tok_alpha, buf, sizeof buf), NULL};
+        const char *who[] = {bearer(T.alpha, buf, sizeof buf), NULL};
         char admin[128];
-        who[1] = bearer(tok_admin, admin, sizeof admin);
+        who[1] = bearer(T.admin, admin, sizeof admin);
         for (int k = 0; k < 2; k++) {
-            reply *a = call("GET", r.path, who[k], NULL, r.stream ? 1500 : 0);
-            long want = strstr(r.pattern, "/static/") ? a->status : 200; /* any asset name */
+            dt_resp a = call("GET", r.path, who[k], NULL, r.stream ? 1500 : 0);
+            long want = strstr(r.pattern, "/static/") ? a.status : 200; /* any asset name */
             if (!strcmp(r.pattern, "/metrics") && k == 0)
                 want = 403; /* every team's jobs: admins only */
-            ck_assert_msg(a->status == want, "%s %s as %s: %ld, expected %ld: %.300s", r.method,
-                          r.pattern, k ? "admin" : "alpha", a->status, want, a->text);
-            free(a);
+            ck_assert_msg(a.status == want, "%s %s as %s: %ld, expected %ld: %.300s", r.method,
+                          r.pattern, k ? "admin" : "alpha", a.status, want, a.body);
+            dt_resp_free(&a);
         }
     }
 }
@@ -262,33 +199,33 @@ START_TEST(another_team_gets_404_on_every_route_of_a_job)
 {
     char buf[128], path[sizeof ((rt *)0)->path];
     int n = n_routes(), tried = 0;
-    const char *beta = bearer(tok_beta, buf, sizeof buf);
+    const char *beta = bearer(T.beta, buf, sizeof buf);
     for (int i = 0; i < n; i++) {
         rt r = route(i);
         if (!r.has_id)
             continue;
-        reply *a = call(r.method, r.path, beta, body_for(&r), r.stream ? 1500 : 0);
+        dt_resp a = call(r.method, r.path, beta, body_for(&r), r.stream ? 1500 : 0);
         tried++;
-        ck_assert_msg(a->status == 404, "beta: %s %s: %ld, expected 404: %.300s", r.method,
-                      r.path, a->status, a->text);
-        ck_assert_msg(strstr(a->text, "\"code\":\"not_found\""), "%s %s: %s", r.method, r.path,
-                      a->text);
+        ck_assert_msg(a.status == 404, "beta: %s %s: %ld, expected 404: %.300s", r.method,
+                      r.path, a.status, a.body);
+        ck_assert_msg(strstr(a.body, "\"code\":\"not_found\""), "%s %s: %s", r.method, r.path,
+                      a.body);
         /* nothing of alpha's job leaks into the answer but the id beta sent */
-        ck_assert_msg(!strstr(a->text, "alpha") && !strstr(a->text, "\"state\""),
-                      "beta: %s %s: %s", r.method, r.path, a->text);
-        free(a);
+        ck_assert_msg(!strstr(a.body, "alpha") && !strstr(a.body, "\"state\""),
+                      "beta: %s %s: %s", r.method, r.path, a.body);
+        dt_resp_free(&a);
         /* and the same call on a job that does not exist answers alike */
         snprintf(path, sizeof path, "%s", r.path);
         char *id = strstr(path, strstr(r.pattern, "/cancel") ? queued_alpha : done_alpha);
         memcpy(id, "0123456789abcdef", 16);
         a = call(r.method, path, beta, body_for(&r), r.stream ? 1500 : 0);
-        ck_assert_int_eq(a->status, 404);
-        free(a);
+        ck_assert_int_eq(a.status, 404);
+        dt_resp_free(&a);
     }
     ck_assert_int_ge(tried, 6);
     /* beta's cancel left alpha's queued job queued */
     snprintf(path, sizeof path, "/api/v1/jobs/%s", queued_alpha);
-    json_t *j = dt_get(&D, path, tok_alpha, 200);
+    json_t *j = dt_get(&D, path, T.alpha, 200);
     ck_assert_str_eq(dt_str(j, "state"), "queued");
     ck_assert(!json_is_true(json_object_get(j, "cancel_requested")));
     json_decref(j);
@@ -303,17 +240,17 @@ static int lists_id(const char *text, const char *id) { return strstr(text, id) 
 static void check_list(const rt *r)
 {
     char a[128], b[128];
-    reply *x = call("GET", "/api/v1/jobs?limit=1000", bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_int_eq(x->status, 200);
-    ck_assert(lists_id(x->text, done_beta) && !lists_id(x->text, done_alpha) &&
-              !lists_id(x->text, running_alpha) && !lists_id(x->text, queued_alpha));
-    free(x);
-    x = call("GET", "/api/v1/jobs?team=alpha", bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_int_eq(x->status, 403);
-    free(x);
-    x = call("GET", "/api/v1/jobs?limit=1000", bearer(tok_alpha, a, sizeof a), NULL, 0);
-    ck_assert(lists_id(x->text, done_alpha) && !lists_id(x->text, done_beta));
-    free(x);
+    dt_resp x = call("GET", "/api/v1/jobs?limit=1000", bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_int_eq(x.status, 200);
+    ck_assert(lists_id(x.body, done_beta) && !lists_id(x.body, done_alpha) &&
+              !lists_id(x.body, running_alpha) && !lists_id(x.body, queued_alpha));
+    dt_resp_free(&x);
+    x = call("GET", "/api/v1/jobs?team=alpha", bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_int_eq(x.status, 403);
+    dt_resp_free(&x);
+    x = call("GET", "/api/v1/jobs?limit=1000", bearer(T.alpha, a, sizeof a), NULL, 0);
+    ck_assert(lists_id(x.body, done_alpha) && !lists_id(x.body, done_beta));
+    dt_resp_free(&x);
     (void)r;
 }
 
@@ -323,43 +260,43 @@ static void check_submit(const rt *r)
     snprintf(spec, sizeof spec,
              "{\"kind\": \"train\", \"dataset\": \"synthetic\", \"model\": \"mlp\", \"epochs\": 1, "
              "\"init\": {\"job\": \"%s\"}}", done_alpha);
-    reply *x = call("POST", r->path, bearer(tok_beta, b, sizeof b), spec, 0);
-    ck_assert_msg(x->status == 422 && strstr(x->text, "\"field\":\"init.job\""),
-                  "beta fine-tuning from alpha's job: %ld %s", x->status, x->text);
-    free(x);
+    dt_resp x = call("POST", r->path, bearer(T.beta, b, sizeof b), spec, 0);
+    ck_assert_msg(x.status == 422 && strstr(x.body, "\"field\":\"init.job\""),
+                  "beta fine-tuning from alpha's job: %ld %s", x.status, x.body);
+    dt_resp_free(&x);
 }
 
 static void check_pareto(const rt *r)
 {
     char b[128], a[128];
-    reply *x = call("GET", r->path, bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_int_eq(x->status, 200);
-    ck_assert(lists_id(x->text, done_beta) && !lists_id(x->text, done_alpha));
-    free(x);
-    x = call("GET", "/api/v1/pareto?team=alpha", bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_int_eq(x->status, 403);
-    free(x);
-    x = call("GET", r->path, bearer(tok_alpha, a, sizeof a), NULL, 0);
-    ck_assert(lists_id(x->text, done_alpha) && !lists_id(x->text, done_beta));
-    free(x);
+    dt_resp x = call("GET", r->path, bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_int_eq(x.status, 200);
+    ck_assert(lists_id(x.body, done_beta) && !lists_id(x.body, done_alpha));
+    dt_resp_free(&x);
+    x = call("GET", "/api/v1/pareto?team=alpha", bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_int_eq(x.status, 403);
+    dt_resp_free(&x);
+    x = call("GET", r->path, bearer(T.alpha, a, sizeof a), NULL, 0);
+    ck_assert(lists_id(x.body, done_alpha) && !lists_id(x.body, done_beta));
+    dt_resp_free(&x);
 }
 
 static void check_shared_catalog(const rt *r)
 {
     char b[128];
-    reply *x = call("GET", r->path, bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_int_eq(x->status, 200); /* data sets and models are the server's, not a team's */
-    ck_assert(!lists_id(x->text, done_alpha));
-    free(x);
+    dt_resp x = call("GET", r->path, bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_int_eq(x.status, 200); /* data sets and models are the server's, not a team's */
+    ck_assert(!lists_id(x.body, done_alpha));
+    dt_resp_free(&x);
 }
 
 static void check_metrics(const rt *r)
 {
     char b[128];
-    reply *x = call("GET", r->path, bearer(tok_beta, b, sizeof b), NULL, 0);
-    ck_assert_msg(x->status == 403, "beta on /metrics: %ld", x->status);
-    ck_assert(!lists_id(x->text, running_alpha));
-    free(x);
+    dt_resp x = call("GET", r->path, bearer(T.beta, b, sizeof b), NULL, 0);
+    ck_assert_msg(x.status == 403, "beta on /metrics: %ld", x.status);
+    ck_assert(!lists_id(x.body, running_alpha));
+    dt_resp_free(&x);
 }
 
 /* The stream of every job's events: beta's holds none of alpha's, while alpha's (read at the
@@ -367,15 +304,15 @@ static void check_metrics(const rt *r)
 static void check_all_events(const rt *r)
 {
     char a[128], b[128];
-    reply *xb = call("GET", r->path, bearer(tok_beta, b, sizeof b), NULL, 2500);
-    reply *xa = call("GET", r->path, bearer(tok_alpha, a, sizeof a), NULL, 2500);
-    ck_assert_int_eq(xb->status, 200);
-    ck_assert_int_eq(xa->status, 200);
-    ck_assert_msg(lists_id(xa->text, running_alpha), "alpha's own stream: %.300s", xa->text);
-    ck_assert_msg(!lists_id(xb->text, running_alpha) && !lists_id(xb->text, done_alpha),
-                  "beta's stream shows alpha's job: %.300s", xb->text);
-    free(xa);
-    free(xb);
+    dt_resp xb = call("GET", r->path, bearer(T.beta, b, sizeof b), NULL, 2500);
+    dt_resp xa = call("GET", r->path, bearer(T.alpha, a, sizeof a), NULL, 2500);
+    ck_assert_int_eq(xb.status, 200);
+    ck_assert_int_eq(xa.status, 200);
+    ck_assert_msg(lists_id(xa.body, running_alpha), "alpha's own stream: %.300s", xa.body);
+    ck_assert_msg(!lists_id(xb.body, running_alpha) && !lists_id(xb.body, done_alpha),
+                  "beta's stream shows alpha's job: %.300s", xb.body);
+    dt_resp_free(&xa);
+    dt_resp_free(&xb);
 }
 
 typedef struct cross {
@@ -418,14 +355,14 @@ START_TEST(the_running_job_is_still_alpha_s_and_running)
     /* beta's calls changed nothing: alpha cancels its own jobs, which answers 202 and 200 */
     char a[128], path[128];
     snprintf(path, sizeof path, "/api/v1/jobs/%s/cancel", queued_alpha);
-    reply *x = call("POST", path, bearer(tok_alpha, a, sizeof a), NULL, 0);
-    ck_assert_msg(x->status == 200, "alpha cancels its queued job: %ld %s", x->status, x->text);
-    free(x);
+    dt_resp x = call("POST", path, bearer(T.alpha, a, sizeof a), NULL, 0);
+    ck_assert_msg(x.status == 200, "alpha cancels its queued job: %ld %s", x.status, x.body);
+    dt_resp_free(&x);
     snprintf(path, sizeof path, "/api/v1/jobs/%s/cancel", running_alpha);
-    x = call("POST", path, bearer(tok_alpha, a, sizeof a), NULL, 0);
-    ck_assert_msg(x->status == 202, "alpha cancels its running job: %ld %s", x->status, x->text);
-    free(x);
-    json_decref(dt_wait(&D, running_alpha, tok_alpha, "cancelled", 60));
+    x = call("POST", path, bearer(T.alpha, a, sizeof a), NULL, 0);
+    ck_assert_msg(x.status == 202, "alpha cancels its running job: %ld %s", x.status, x.body);
+    dt_resp_free(&x);
+    json_decref(dt_wait(&D, running_alpha, T.alpha, "cancelled", 60));
 }
 END_TEST
 

@@ -19,21 +19,11 @@
 
 static const char *const ONE_WORKER[] = {"--workers", "1", NULL};
 
-static int epochs_done(const dt_daemon *d, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s/metrics", id);
-    json_t *m = dt_get(d, path, NULL, 200);
-    int n = (int)json_array_size(json_object_get(m, "epochs"));
-    json_decref(m);
-    return n;
-}
-
 /* Waits until the running job has finished `epochs` epochs; fails if it ended first. */
 static void wait_epochs(const dt_daemon *d, const char *id, int epochs)
 {
     for (int i = 0; i < 6000; i++, usleep(5000)) {
-        if (epochs_done(d, id) >= epochs)
+        if (dt_epochs(d, id) >= epochs)
             return;
     }
     ck_abort_msg("job %s did not reach epoch %d", id, epochs);
@@ -53,15 +43,6 @@ static void assert_same_result(json_t *a, json_t *b)
         ck_assert_double_eq(dt_num(ea, "train_loss"), dt_num(eb, "train_loss"));
         ck_assert_double_eq(dt_num(ea, "test_accuracy"), dt_num(eb, "test_accuracy"));
     }
-}
-
-static int has_reason(json_t *job, const char *reason)
-{
-    json_t *t;
-    size_t i;
-    json_array_foreach(json_object_get(job, "transitions"), i, t) if (!strcmp(dt_str(t, "reason"),
-                                                                            reason)) return 1;
-    return 0;
 }
 
 START_TEST(kill9_mid_run_resumes_to_the_same_result)
@@ -87,7 +68,7 @@ START_TEST(kill9_mid_run_resumes_to_the_same_result)
     ck_assert_double_eq(dt_num(h0, "seconds"), first_epoch_s);
     ck_assert_int_eq((int)dt_num(resumed, "crashes"), 1);
     ck_assert_int_eq((int)dt_num(resumed, "attempts"), 1);
-    ck_assert(has_reason(resumed, "the daemon restarted after a crash"));
+    ck_assert(dt_has_reason(resumed, "the daemon restarted after a crash"));
     json_decref(uninterrupted);
     json_decref(resumed);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
@@ -105,13 +86,11 @@ START_TEST(sigterm_requeues_the_running_job)
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
     const char *api_only[] = {"--workers", "0", NULL};
     dt_start(&d, dir, api_only);
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
-    json_t *j = dt_get(&d, path, NULL, 200);
+    json_t *j = dt_job(&d, id);
     ck_assert_str_eq(dt_str(j, "state"), "queued");
     ck_assert_int_eq((int)dt_num(j, "attempts"), 0);
     ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
-    ck_assert(has_reason(j, "daemon shutting down"));
+    ck_assert(dt_has_reason(j, "daemon shutting down"));
     json_decref(j);
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
     dt_start(&d, dir, ONE_WORKER);
@@ -133,9 +112,7 @@ START_TEST(a_job_that_keeps_crashing_the_daemon_is_failed)
     wait_epochs(&d, id, 1);
     ck_assert_int_eq(dt_stop(&d, SIGKILL), 128 + SIGKILL);
     dt_start(&d, dir, args);
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
-    json_t *j = dt_get(&d, path, NULL, 200);
+    json_t *j = dt_job(&d, id);
     ck_assert_str_eq(dt_str(j, "state"), "failed");
     ck_assert_str_eq(dt_str(json_array_get(json_object_get(j, "errors"), 0), "code"), "crashed");
     json_decref(j);

@@ -18,42 +18,23 @@
 #include "tests/check_main.h"
 #include "tests/daemon_util.h"
 
-static char *state_dir;
 static dt_daemon D;
-static char tok_alpha[64], tok_beta[64], tok_admin[64], tok_revoked[64];
+static dt_tokens T;
 static char job_alpha[32], job_beta[32];
-
-static void make_token(char *out, const char *team, int admin)
-{
-    const char *args[] = {"token", "create", "--team", team, "--state", state_dir,
-                          admin ? "--admin" : NULL, NULL};
-    ck_assert_int_eq(dt_quantd(out, 64, args), 0);
-    ck_assert_int_eq(strlen(out), 52);
-}
 
 static void start_with_tokens(void)
 {
-    state_dir = dt_tempdir();
-    make_token(tok_alpha, "alpha", 0);
-    make_token(tok_beta, "beta", 0);
-    make_token(tok_admin, "ops", 1);
-    make_token(tok_revoked, "alpha", 0);
-    char id[16], out[64];
-    snprintf(id, sizeof id, "%.12s", tok_revoked + 4);
-    const char *rev[] = {"token", "revoke", id, "--state", state_dir, NULL};
-    ck_assert_int_eq(dt_quantd(out, sizeof out, rev), 0);
-    dt_start(&D, state_dir, NULL);
-    dt_submit(&D, DT_SMALL_JOB, tok_alpha, job_alpha);
-    dt_submit(&D, DT_SMALL_JOB, tok_beta, job_beta);
-    json_decref(dt_wait(&D, job_alpha, tok_alpha, "succeeded", 60));
-    json_decref(dt_wait(&D, job_beta, tok_beta, "succeeded", 60));
+    char *dir = dt_tempdir();
+    dt_make_tokens(dir, &T);
+    dt_start(&D, dir, NULL);
+    free(dir);
+    dt_submit(&D, DT_SMALL_JOB, T.alpha, job_alpha);
+    dt_submit(&D, DT_SMALL_JOB, T.beta, job_beta);
+    json_decref(dt_wait(&D, job_alpha, T.alpha, "succeeded", 60));
+    json_decref(dt_wait(&D, job_beta, T.beta, "succeeded", 60));
 }
 
-static void stop(void)
-{
-    ck_assert_int_eq(dt_stop(&D, SIGTERM), 0);
-    dt_rmdir(state_dir);
-}
+static void stop(void) { dt_finish(&D); }
 
 /* ---- the table ---- */
 
@@ -300,7 +281,7 @@ START_TEST(bad_request_gets_its_documented_error)
     const char *headers[4] = {NULL};
     int nh = 0;
     fill(path, sizeof path, c->path);
-    const char *tok = c->who == ALPHA ? tok_alpha : c->who == REVOKED ? tok_revoked : NULL;
+    const char *tok = c->who == ALPHA ? T.alpha : c->who == REVOKED ? T.revoked : NULL;
     if (tok) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
         headers[nh++] = auth;
@@ -339,7 +320,7 @@ START_TEST(the_daemon_survives_the_table)
     ck_assert_str_eq(dt_str(h, "status"), "ok");
     json_decref(h);
     /* nothing in the table made a job */
-    json_t *l = dt_get(&D, "/api/v1/jobs", tok_admin, 200);
+    json_t *l = dt_get(&D, "/api/v1/jobs", T.admin, 200);
     ck_assert_int_eq(json_array_size(json_object_get(l, "jobs")), 2);
     json_decref(l);
 }
@@ -362,17 +343,17 @@ static int lists(const char *token, const char *id, const char *query)
 START_TEST(a_team_sees_only_its_own_jobs)
 {
     char path[128];
-    ck_assert(lists(tok_alpha, job_alpha, NULL));
-    ck_assert(!lists(tok_alpha, job_beta, NULL));
-    ck_assert(lists(tok_beta, job_beta, NULL));
-    ck_assert(!lists(tok_beta, job_alpha, NULL));
+    ck_assert(lists(T.alpha, job_alpha, NULL));
+    ck_assert(!lists(T.alpha, job_beta, NULL));
+    ck_assert(lists(T.beta, job_beta, NULL));
+    ck_assert(!lists(T.beta, job_alpha, NULL));
     snprintf(path, sizeof path, "/api/v1/jobs/%s", job_beta);
-    json_decref(dt_get(&D, path, tok_alpha, 404));
-    json_t *j = dt_get(&D, path, tok_beta, 200);
+    json_decref(dt_get(&D, path, T.alpha, 404));
+    json_t *j = dt_get(&D, path, T.beta, 200);
     ck_assert_str_eq(dt_str(j, "team"), "beta");
     json_decref(j);
     /* the Pareto front of a team holds its own jobs only */
-    json_t *p = dt_get(&D, "/api/v1/pareto", tok_alpha, 200), *pt;
+    json_t *p = dt_get(&D, "/api/v1/pareto", T.alpha, 200), *pt;
     size_t i;
     json_array_foreach(json_object_get(p, "points"), i, pt)
         ck_assert_str_eq(dt_str(pt, "job"), job_alpha);
@@ -382,14 +363,14 @@ END_TEST
 
 START_TEST(an_admin_sees_every_team)
 {
-    ck_assert(lists(tok_admin, job_alpha, NULL));
-    ck_assert(lists(tok_admin, job_beta, NULL));
-    ck_assert(lists(tok_admin, job_beta, "?team=beta"));
-    ck_assert(!lists(tok_admin, job_alpha, "?team=beta"));
+    ck_assert(lists(T.admin, job_alpha, NULL));
+    ck_assert(lists(T.admin, job_beta, NULL));
+    ck_assert(lists(T.admin, job_beta, "?team=beta"));
+    ck_assert(!lists(T.admin, job_alpha, "?team=beta"));
     char path[128];
     snprintf(path, sizeof path, "/api/v1/jobs/%s/metrics", job_alpha);
-    json_decref(dt_get(&D, path, tok_admin, 200));
-    json_decref(dt_get(&D, "/metrics", tok_admin, 200));
+    json_decref(dt_get(&D, path, T.admin, 200));
+    json_decref(dt_get(&D, "/metrics", T.admin, 200));
 }
 END_TEST
 
@@ -397,19 +378,19 @@ START_TEST(health_needs_no_token_and_revoking_takes_effect_at_once)
 {
     json_decref(dt_get(&D, "/healthz", NULL, 200));
     char tok[64], out[512], id[16];
-    make_token(tok, "gamma", 0);
+    dt_token(D.state, "gamma", 0, tok);
     json_decref(dt_get(&D, "/api/v1/jobs", tok, 200));
     snprintf(id, sizeof id, "%.12s", tok + 4);
-    const char *rev[] = {"token", "revoke", id, "--state", state_dir, NULL};
+    const char *rev[] = {"token", "revoke", id, "--state", D.state, NULL};
     ck_assert_int_eq(dt_quantd(out, sizeof out, rev), 0);
     json_decref(dt_get(&D, "/api/v1/jobs", tok, 401));
     ck_assert_int_eq(dt_quantd(out, sizeof out, rev), 1); /* already revoked */
-    const char *list[] = {"token", "list", "--state", state_dir, NULL};
+    const char *list[] = {"token", "list", "--state", D.state, NULL};
     ck_assert_int_eq(dt_quantd(out, sizeof out, list), 0);
     ck_assert_ptr_nonnull(strstr(out, id));
     ck_assert_ptr_nonnull(strstr(out, "gamma"));
     ck_assert_ptr_null(strstr(out, tok)); /* tokens are never shown again */
-    const char *bad[] = {"token", "create", "--team", "no/slash", "--state", state_dir, NULL};
+    const char *bad[] = {"token", "create", "--team", "no/slash", "--state", D.state, NULL};
     ck_assert_int_eq(dt_quantd(out, sizeof out, bad), 2);
 }
 END_TEST
@@ -422,10 +403,7 @@ START_TEST(without_tokens_only_loopback)
     const char *any[] = {"--listen", "0.0.0.0:0", NULL};
     /* later arguments win: this overrides the harness's loopback --listen */
     ck_assert_int_eq(dt_start_fails(dir, any), 2);
-    char *saved = state_dir;
-    state_dir = dir;
-    make_token(tok, "alpha", 0);
-    state_dir = saved;
+    dt_token(dir, "alpha", 0, tok);
     dt_daemon d;
     dt_start(&d, dir, NULL); /* with a token, every call needs one, on loopback too */
     json_decref(dt_get(&d, "/api/v1/jobs", NULL, 401));

@@ -46,13 +46,6 @@
 #include "tests/check_main.h"
 #include "tests/daemon_util.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- the specs, and results compared without their timings ---- */
 
 #define LONG_HEAD                                                                                  \
@@ -157,28 +150,13 @@ static int same_result(const json_t *a, const json_t *b)
     return same;
 }
 
-static json_t *job_get(const dt_daemon *d, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
-    return dt_get(d, path, NULL, 200);
-}
-
-static int epochs_stored(const dt_daemon *d, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s/metrics", id);
-    json_t *m = dt_get(d, path, NULL, 200);
-    int n = (int)json_array_size(json_object_get(m, "epochs"));
-    json_decref(m);
-    return n;
-}
-
 /* Submits spec; 1 with the id when the daemon acknowledged it with 201, 0 otherwise (killed). */
-static int try_submit(const dt_daemon *d, const char *spec, char id[32])
+static int try_submit(const dt_daemon *d, const char *spec, int priority, char id[32])
 {
     static const char *const h[] = {"Content-Type: application/json", NULL};
-    dt_resp r = dt_request(d, "POST", "/api/v1/jobs", h, spec, -1);
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/jobs?priority=%d", priority);
+    dt_resp r = dt_request(d, "POST", path, h, spec, -1);
     int ok = r.status == 201 && r.json;
     if (ok)
         snprintf(id, 32, "%s", dt_str(r.json, "id"));
@@ -301,7 +279,7 @@ static void assert_db_sound(const char *state, const acked *ids, int n, const ch
 /* Waits until every job in the daemon is final (at most timeout_s). */
 static void wait_all_final(const dt_daemon *d, double timeout_s)
 {
-    for (double t0 = now_s(); now_s() - t0 < timeout_s; usleep(100000)) {
+    for (double t0 = dt_now(); dt_now() - t0 < timeout_s; usleep(100000)) {
         json_t *q = dt_get(d, "/api/v1/jobs?state=queued&limit=1", NULL, 200);
         json_t *r = dt_get(d, "/api/v1/jobs?state=running&limit=1", NULL, 200);
         int busy = json_array_size(json_object_get(q, "jobs")) +
@@ -333,7 +311,7 @@ static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
         if (k < 0)
             continue;
         ck_assert_msg(ref[k] != NULL, "no reference run of spec s%d", k);
-        json_t *j = job_get(d, id);
+        json_t *j = dt_job(d, id);
         ck_assert_msg(!strcmp(dt_str(j, "state"), "succeeded"), "job %s (s%d) ended %s: %s", id,
                       k, dt_str(j, "state"),
                       json_dumps(json_object_get(j, "errors"), 0));
@@ -341,7 +319,7 @@ static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
         ck_assert_msg(same_result(res, ref[k]), "job %s (spec s%d, %d crashes) differs from the "
                       "uninterrupted run", id, k, (int)dt_num(j, "crashes"));
         if (k != SEARCH) /* a search stores every candidate's epochs */
-            ck_assert_int_eq(epochs_stored(d, id),
+            ck_assert_int_eq(dt_epochs(d, id),
                              (int)json_array_size(json_object_get(res, "history")));
         if (k == EXPORT) {
             json_t *mine = artifact_digests(d, id), *want = artifact_digests(d, export_ref);
@@ -387,7 +365,9 @@ static void *submit_main(void *arg)
                 pool[m++] = i;
         int k = pool[rand_r(&s->seed) % (unsigned)m];
         char id[32];
-        if (!try_submit(s->d, SPECS[k], id))
+        /* exports first: claimed at the next start, they run in the window the kills aim at
+         * (behind a search they would wait for minutes) */
+        if (!try_submit(s->d, SPECS[k], k == EXPORT ? 10 : 0, id))
             break; /* the daemon is gone */
         pthread_mutex_lock(s->mu);
         snprintf(s->ids[*s->n].id, sizeof s->ids[*s->n].id, "%s", id);
@@ -431,7 +411,7 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
     acked *ids = calloc(64 + (size_t)rounds * 4, sizeof *ids);
     int n = 0, in_startup = 0, killed_running = 0, killed_kind[3] = {0};
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    double t0 = now_s();
+    double t0 = dt_now();
     for (int round = 0; round < rounds; round++) {
         int st;
         dt_spawn(&d, dir, args);
@@ -448,15 +428,15 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
             ck_assert_int_eq(pthread_create(&th, NULL, submit_main, &s), 0);
             /* the kill comes 0.1 to 2 s on; in a third of the rounds as soon as an export runs
              * (exports take a fraction of a second: left to chance, few would be caught) */
-            double until = now_s() + 0.1 + (double)(rand_r(&seed) % 1900000) / 1e6;
+            double until = dt_now() + 0.1 + (double)(rand_r(&seed) % 1900000) / 1e6;
             int hunt = rand_r(&seed) % 3 == 0;
             json_t *running = NULL, *r;
             do {
                 json_decref(running);
-                double left = until - now_s();
+                double left = until - dt_now();
                 usleep(left <= 0 ? 0 : hunt && left > 0.01 ? 10000 : (useconds_t)(left * 1e6));
                 running = dt_get(&d, "/api/v1/jobs?state=running&limit=10", NULL, 200);
-            } while (now_s() < until && !(hunt && runs_kind(running, "export")));
+            } while (dt_now() < until && !(hunt && runs_kind(running, "export")));
             size_t i;
             json_array_foreach(json_object_get(running, "jobs"), i, r)
             {
@@ -478,7 +458,7 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
         snprintf(when, sizeof when, "after kill %d", round + 1);
         assert_db_sound(dir, ids, n, when);
     }
-    double rounds_s = now_s() - t0;
+    double rounds_s = dt_now() - t0;
     dt_start(&d, dir, args);
     wait_all_final(&d, 600);
     assert_db_sound(dir, ids, n, "at the end");
@@ -521,7 +501,7 @@ static void *load_main(void *arg)
         long st;
         if (i % 8 == 7 && l->n < 3) { /* a few submissions among the reads */
             char id[32];
-            if (try_submit(l->d, SPECS[0], id)) {
+            if (try_submit(l->d, SPECS[0], 0, id)) {
                 snprintf(l->ids[l->n].id, sizeof l->ids[l->n].id, "%s", id);
                 l->ids[l->n++].spec = 0;
                 st = 201;
@@ -542,15 +522,6 @@ static void *load_main(void *arg)
     return NULL;
 }
 
-static int has_reason(json_t *job, const char *reason)
-{
-    json_t *t;
-    size_t i;
-    json_array_foreach(json_object_get(job, "transitions"), i, t) if (!strcmp(dt_str(t, "reason"),
-                                                                            reason)) return 1;
-    return 0;
-}
-
 START_TEST(sigterm_under_load_requeues_and_exits_0)
 {
     char *dir = dt_tempdir(), a[32], b[32];
@@ -567,12 +538,12 @@ START_TEST(sigterm_under_load_requeues_and_exits_0)
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&th[i], NULL, load_main, &l[i]), 0);
-    while (epochs_stored(&d, a) < 1 || epochs_stored(&d, b) < 1)
+    while (dt_epochs(&d, a) < 1 || dt_epochs(&d, b) < 1)
         usleep(20000);
     usleep(300000);
-    double t0 = now_s();
+    double t0 = dt_now();
     int status = dt_stop(&d, SIGTERM);
-    double took = now_s() - t0;
+    double took = dt_now() - t0;
     for (int i = 0; i < 2; i++) {
         atomic_store(&l[i].stop, 1);
         pthread_join(th[i], NULL);
@@ -593,11 +564,11 @@ START_TEST(sigterm_under_load_requeues_and_exits_0)
     dt_start(&d, dir, api_only);
     const char *both[] = {a, b};
     for (int i = 0; i < 2; i++) {
-        json_t *j = job_get(&d, both[i]);
+        json_t *j = dt_job(&d, both[i]);
         ck_assert_str_eq(dt_str(j, "state"), "queued");
         ck_assert_int_eq((int)dt_num(j, "attempts"), 0);
         ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
-        ck_assert(has_reason(j, "daemon shutting down"));
+        ck_assert(dt_has_reason(j, "daemon shutting down"));
         json_decref(j);
     }
     /* a second signal while it closes is no kill: still exit status 0 */
@@ -608,12 +579,12 @@ START_TEST(sigterm_under_load_requeues_and_exits_0)
     json_decref(dt_wait(&d, a, NULL, "running", 60));
     json_decref(dt_wait(&d, b, NULL, "running", 60));
     kill(d.pid, SIGTERM);
-    t0 = now_s();
+    t0 = dt_now();
     ck_assert_int_eq(dt_stop(&d, SIGTERM), 0);
-    double took2 = now_s() - t0;
+    double took2 = dt_now() - t0;
     dt_start(&d, dir, api_only);
     for (int i = 0; i < 2; i++) {
-        json_t *j = job_get(&d, both[i]);
+        json_t *j = dt_job(&d, both[i]);
         ck_assert_str_eq(dt_str(j, "state"), "queued");
         ck_assert_int_eq((int)dt_num(j, "attempts"), 0);
         ck_assert_int_eq((int)dt_num(j, "crashes"), 0);
@@ -723,7 +694,7 @@ START_TEST(a_full_disk_is_waited_out)
     dt_start(&d, k.state, args);
     reference_results(&d, ref, 1u << 3);
     dt_submit(&d, SPECS[3], NULL, id);
-    while (epochs_stored(&d, id) < 2)
+    while (dt_epochs(&d, id) < 2)
         usleep(10000);
     disk_fill(&k);
     /* submissions are refused with 507 and the named code; reads go on */
@@ -744,9 +715,9 @@ START_TEST(a_full_disk_is_waited_out)
     json_decref(dt_get(&d, "/healthz", NULL, 200));
     json_decref(dt_get(&d, "/api/v1/jobs", NULL, 200));
     /* the job hits the wall at its next checkpoint and waits, without failing */
-    double t0 = now_s();
-    for (; now_s() - t0 < 2.0; usleep(50000)) {
-        json_t *j = job_get(&d, id);
+    double t0 = dt_now();
+    for (; dt_now() - t0 < 2.0; usleep(50000)) {
+        json_t *j = dt_job(&d, id);
         ck_assert_msg(strcmp(dt_str(j, "state"), "failed") != 0, "failed on a full disk: %s",
                       json_dumps(json_object_get(j, "errors"), 0));
         ck_assert_msg(strcmp(dt_str(j, "state"), "succeeded") != 0,
@@ -763,7 +734,7 @@ START_TEST(a_full_disk_is_waited_out)
     ck_assert_int_ge(nospace, 1);
     ck_assert_int_eq((int)dt_num(j, "attempts"), 1); /* waiting spent no attempt */
     ck_assert(same_result(json_object_get(j, "result"), ref[3]));
-    ck_assert_int_eq(epochs_stored(&d, id),
+    ck_assert_int_eq(dt_epochs(&d, id),
                      (int)json_array_size(json_object_get(json_object_get(j, "result"), "history")));
     json_decref(j);
     char after[32];
@@ -851,7 +822,7 @@ static int crash_loop(int workers, int innocent_first, char poison[32], char inn
     int crashes = 0, sig = 0, st;
     for (;;) {
         /* runs until the job kills it, or for good once the job is failed */
-        for (double t0 = now_s(); d->pid && now_s() - t0 < 60; usleep(20000))
+        for (double t0 = dt_now(); d->pid && dt_now() - t0 < 60; usleep(20000))
             if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
                 d->pid = 0;
                 sig = WIFSIGNALED(st) ? WTERMSIG(st) : -WEXITSTATUS(st);
@@ -876,7 +847,7 @@ static int crash_loop(int workers, int innocent_first, char poison[32], char inn
     }
     unsetenv("LD_PRELOAD");
     ck_assert_msg(d->pid != 0, "the daemon is not up after %d crashes", crashes);
-    json_t *j = job_get(d, poison);
+    json_t *j = dt_job(d, poison);
     ck_assert_str_eq(dt_str(j, "state"), "failed");
     json_t *errs = json_object_get(j, "errors");
     ck_assert_str_eq(dt_str(json_array_get(errs, json_array_size(errs) - 1), "code"), "crashed");

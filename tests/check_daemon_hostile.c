@@ -41,16 +41,8 @@
 #define PER_IP 16
 #define MAX_CONN 40
 
-static char *state_dir;
 static dt_daemon D;
 static long rss_start_kb;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static long rss_kb(pid_t pid)
 {
@@ -81,19 +73,14 @@ static int alive(pid_t pid)
 
 static void start(void)
 {
-    state_dir = dt_tempdir();
     const char *args[] = {"--workers", "0", "--timeout", IDLE_TIMEOUT, "--request-timeout",
                           REQUEST_TIMEOUT, "--per-ip-connections", "16", "--max-connections",
                           "40", NULL};
-    dt_start(&D, state_dir, args);
+    dt_start_fresh(&D, args);
     rss_start_kb = rss_kb(D.pid);
 }
 
-static void stop(void)
-{
-    ck_assert_int_eq(dt_stop(&D, SIGTERM), 0);
-    dt_rmdir(state_dir);
-}
+static void stop(void) { dt_finish(&D); }
 
 /* ---- raw connections ---- */
 
@@ -137,7 +124,7 @@ static void read_answer(int fd, double wait_s, answer *a)
     size_t got = 0;
     char buf[16384];
     memset(a, 0, sizeof *a);
-    for (double t0 = now_s(); now_s() - t0 < wait_s;) {
+    for (double t0 = dt_now(); dt_now() - t0 < wait_s;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0)
             continue;
@@ -173,7 +160,7 @@ static int healthy_from(int src)
 
 static int healthy_within(int src, double wait_s)
 {
-    for (double t0 = now_s(); now_s() - t0 < wait_s; usleep(100000))
+    for (double t0 = dt_now(); dt_now() - t0 < wait_s; usleep(100000))
         if (healthy_from(src))
             return 1;
     return 0;
@@ -400,9 +387,9 @@ START_TEST(hostile_request_is_refused_or_closed)
 {
     const hostile *c = &cases[_i];
     answer a;
-    double t0 = now_s();
+    double t0 = dt_now();
     run_case(c, 1, &a);
-    double took = now_s() - t0;
+    double took = dt_now() - t0;
     ck_assert_msg(a.status == c->status, "%s: status %d, expected %d: %.300s", c->name, a.status,
                   c->status, a.text);
     if (c->code) {
@@ -439,15 +426,15 @@ END_TEST
  * connection; returns the seconds until it was closed, or -1 when it never was. */
 static double trickle(int fd, const char *text, double step_s)
 {
-    double t0 = now_s();
+    double t0 = dt_now();
     for (size_t i = 0; text[i]; i++) {
         if (send(fd, text + i, 1, MSG_NOSIGNAL) != 1)
-            return now_s() - t0;
+            return dt_now() - t0;
         usleep((useconds_t)(step_s * 1e6));
         struct pollfd p = {.fd = fd, .events = POLLIN};
         char c;
         if (poll(&p, 1, 0) == 1 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-            return now_s() - t0;
+            return dt_now() - t0;
     }
     return -1;
 }
@@ -512,9 +499,9 @@ START_TEST(idle_connections_past_the_limits_are_refused_then_timed_out)
     ck_assert_msg(refused >= n - MAX_CONN && refused >= 4, "%d of %d refused", refused, n);
     /* the daemon is alive; after the request timeout every idle connection is closed */
     ck_assert(alive(D.pid));
-    double t0 = now_s();
+    double t0 = dt_now();
     int open_left = n;
-    while (open_left > 0 && now_s() - t0 < 6.0) {
+    while (open_left > 0 && dt_now() - t0 < 6.0) {
         usleep(100000);
         open_left = 0;
         for (int i = 0; i < n; i++) {
@@ -526,7 +513,7 @@ START_TEST(idle_connections_past_the_limits_are_refused_then_timed_out)
     for (int i = 0; i < n; i++)
         close(fds[i]);
     ck_assert_msg(open_left == 0, "%d idle connections still open after %.1f s", open_left,
-                  now_s() - t0);
+                  dt_now() - t0);
     ck_assert(healthy_within(4, 3.0));
 }
 END_TEST

@@ -30,18 +30,11 @@ static const char *const ONE_WORKER[] = {"--workers", "1", NULL};
     "\"activation_bits\": [4, 8]}, \"budgets\": {\"total_bytes\": [100000, 300000]}, "             \
     "\"finetune_epochs\": 2, \"subset\": {\"train\": 2048, \"test\": 256}}"
 
-static json_t *job(const dt_daemon *d, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s", id);
-    return dt_get(d, path, NULL, 200);
-}
-
 /* Waits until the running search reports at least n finished candidates; returns the job. */
 static json_t *wait_candidates(const dt_daemon *d, const char *id, int n)
 {
     for (int i = 0; i < 6000; i++, usleep(10000)) {
-        json_t *j = job(d, id);
+        json_t *j = dt_job(d, id);
         json_t *p = json_object_get(j, "partial");
         if (strcmp(dt_str(j, "state"), "running") == 0 && json_is_object(p) &&
             json_integer_value(json_object_get(p, "done")) >= n)

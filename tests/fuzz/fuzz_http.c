@@ -322,11 +322,16 @@ static size_t build_request(const uint8_t *data, size_t size, buf *req, int *tok
             break;
         }
         /* a line starting with a space or tab would continue the harness's own header
-         * (obsolete line folding): framing is not what this target tries */
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        int folded = *p == ' ' || *p == '\t';
-        if (colon && colon > p && !folded && !harness_header(p, (size_t)(le - p))) {
-            put_text(req, p, (size_t)(le - p), IN_HEADER);
+         * (obsolete line folding), and the harness's headers frame the exchange: framing is
+         * not what this target tries. What counts is the line as sent, control characters
+         * dropped: "\x15 x: y" folds too, and "\x01Connection: keep-alive" is the harness's. */
+        size_t at = req->len;
+        put_text(req, p, (size_t)(le - p), IN_HEADER);
+        const char *line = req->p + at, *colon = memchr(line, ':', req->len - at);
+        if (!colon || colon == line || *line == ' ' || *line == '\t' ||
+            harness_header(line, req->len - at)) {
+            req->len = at; /* dropped */
+        } else {
             put(req, "\r\n", 2);
             *tok |= tokens_named(p, (size_t)(le - p));
         }

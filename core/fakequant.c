@@ -43,6 +43,16 @@ float fq_init_step(const float *x, long n, const quant_fmt *f)
     return s > STEP_MIN ? s : 1.0f;
 }
 
+/* The first step of a learned quantizer: fq_init_step, or the MMSE scale when asked. */
+static float first_step(const float *x, long n, const quant_fmt *f, int mmse)
+{
+    if (!mmse)
+        return fq_init_step(x, n, f);
+    float s = f->format == QFMT_INT ? mmse_int_scale(x, n, int_levels_make(f->bits, f->is_signed), NULL)
+                                    : mmse_minifloat_scale(x, n, mf_of(f), NULL);
+    return s > STEP_MIN ? s : fq_init_step(x, n, f);
+}
+
 void fq_apply(float *out, const float *x, long n, float step, const quant_fmt *f, rng *r)
 {
     step = step_of(step);
@@ -84,7 +94,7 @@ void fq_weights_forward(layer *L, int train)
     }
     if (L->q_init[0] == 0.0f) {
         for (int k = 0; k < g; k++)
-            L->w_step[k] = fq_init_step(L->weight + k * per, per, &L->wq);
+            L->w_step[k] = first_step(L->weight + k * per, per, &L->wq, L->step_mmse);
         L->q_init[0] = 1.0f;
     }
     for (int k = 0; k < g; k++)
@@ -112,7 +122,7 @@ void fq_input_forward(layer *L, const float *in, int n, int train, rng *r)
 {
     const long len = (long)n * L->in_len;
     if (L->q_init[1] == 0.0f) {
-        L->a_step[0] = fq_init_step(in, len, &L->aq);
+        L->a_step[0] = first_step(in, len, &L->aq, L->step_mmse);
         L->q_init[1] = 1.0f;
     }
     const float s = L->a_step[0];

@@ -53,6 +53,9 @@ typedef struct layer {
     float *a_step, *da_step;   /* [1] */
     float *q_init;             /* state: [0] weight step initialised, [1] activation step,
                                   [2] [3] AdaQAT's real-valued weight and activation bits */
+    int step_mmse;             /* 1: steps not yet initialised start at the MSE-minimising scale
+                                  (a trained model), 0: at LSQ's 2<|x|>/sqrt(Qp) (max-abs for
+                                  minifloats); runtime choice, not in checkpoints */
     float *wq_buf;             /* quantized weights used by forward/backward */
     float *xq;                 /* quantized input [batch * in_len] (NULL when float input) */
     int compute_index;         /* index among compute layers, -1 otherwise */

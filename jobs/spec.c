@@ -563,7 +563,8 @@ static int parse_layers(quant_spec *q, json_t *o, qd_err *err)
 static int parse_quant(quant_spec *q, json_t *root, qd_err *err)
 {
     static const char *const fields[] = {"method", "weights", "activations", "first_last_bits",
-                                         "adaqat", "ptq",     "layers",      NULL};
+                                         "adaqat", "ptq",     "layers",      "step_init", NULL};
+    static const char *const step_inits[] = {"auto", "lsq", "mmse", NULL};
     static const char *const methods[] = {"none", "qat", "adaqat", "ptq", NULL};
     json_t *o, *sub;
     quant_defaults(q);
@@ -583,6 +584,12 @@ static int parse_quant(quant_spec *q, json_t *root, qd_err *err)
     if (!rc && q->first_last_bits == 1)
         rc = qd_fail(err, QD_ESPEC, "quant.first_last_bits",
                      "must be 0 (same as the rest) or an integer in 2..8 (got 1)");
+    if (!rc && o)
+        rc = get_enum(o, "quant", "step_init", step_inits, &q->step_init, err);
+    if (!rc && o && json_object_get(o, "step_init") && q->method != QM_QAT &&
+        q->method != QM_ADAQAT)
+        rc = qd_fail(err, QD_ESPEC, "quant.step_init",
+                     "only for learned steps: quant.method \"qat\" or \"adaqat\"");
     if (!rc)
         rc = check_adaqat_formats(q, err);
     if (!rc && o)

@@ -60,11 +60,15 @@ typedef struct ptq_spec {
     int residual_bits;         /* bits of the residual tensor; default weights.bits */
 } ptq_spec;
 
+/* How qat and adaqat initialise their learned steps (quant.step_init). */
+enum { QSTEP_AUTO, QSTEP_LSQ, QSTEP_MMSE };
+
 typedef struct quant_spec {
     int method;             /* "none" (default) | "qat" | "adaqat" | "ptq" */
     quant_fmt weights;      /* default int 8 per_channel true */
     quant_fmt activations;  /* default int 8, is_signed -1 */
     int first_last_bits;    /* 0 = same as the rest; else int bits for first and last layer */
+    int step_init;          /* QSTEP_AUTO (default) | QSTEP_LSQ | QSTEP_MMSE: see tquant.c */
     adaqat_spec adaqat;
     ptq_spec ptq;
     /* quant.layers (qat, ptq): one entry per compute layer, in order; 0 = none given. The

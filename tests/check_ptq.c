@@ -2,7 +2,8 @@
  * check_ptq.c: post-training quantization and the quantizer glue against their definitions:
  * batch-norm folding leaves the float model's eval outputs unchanged; HFP8's backward rounds
  * activation gradients to scaled E5M2 values; PTQ's MMSE weights beat max-abs and residual
- * tensors lower the error further; frozen (PTQ) weights are used exactly as stored.
+ * tensors lower the error further; frozen (PTQ) weights are used exactly as stored; QAT's steps
+ * start at LSQ's rule or, for a trained model, at the MMSE scale.
  */
 #include <check.h>
 #include <math.h>
@@ -161,6 +162,45 @@ START_TEST(ptq_mmse_and_residual_lower_the_weight_error)
 }
 END_TEST
 
+/* QAT's first steps: LSQ's rule, or (step_mmse, a trained model) the MMSE scale that PTQ would
+ * choose, per weight channel and for the first batch's inputs; on heavy-tailed inputs the MMSE
+ * start has the lower quantization error. */
+START_TEST(qat_steps_start_at_lsq_or_mmse)
+{
+    rng r;
+    rng_seed(&r, 21);
+    float x[64 * 2 * 64];
+    for (int i = 0; i < 64 * 2 * 64; i++) /* heavy tails: a Student-t-like ratio */
+        x[i] = rng_normal(&r) / (0.2f + fabsf(rng_normal(&r)));
+    double act_err[2];
+    for (int mmse = 0; mmse <= 1; mmse++) {
+        model *m = bn_model(64);
+        quant_fmt w = {.format = QFMT_INT, .bits = 4, .per_channel = 1, .is_signed = 1};
+        quant_fmt a = {.format = QFMT_INT, .bits = 4, .is_signed = -1};
+        model_set_quant(m, 0, &w, &a);
+        layer *L = &m->layers[m->compute[0]];
+        L->step_mmse = mmse;
+        model_forward(m, x, 64, 1);
+        int_levels lw = int_levels_make(4, 1), la = int_levels_make(4, L->aq.is_signed);
+        const long per = L->nw / L->c;
+        for (int k = 0; k < L->c; k++) {
+            const float *wk = L->weight + k * per;
+            ck_assert_float_eq(L->w_step[k],
+                               mmse ? mmse_int_scale(wk, per, lw, NULL) : lsq_init_step(wk, per, lw));
+        }
+        const long n = 64L * L->in_len;
+        ck_assert_float_eq(L->a_step[0],
+                           mmse ? mmse_int_scale(x, n, la, NULL) : lsq_init_step(x, n, la));
+        double e = 0;
+        for (long i = 0; i < n; i++)
+            e += (double)(L->xq[i] - x[i]) * (L->xq[i] - x[i]);
+        act_err[mmse] = e;
+        model_free(m);
+    }
+    ck_assert_double_lt(act_err[1], act_err[0]);
+}
+END_TEST
+
 Suite *ptq_suite(void)
 {
     Suite *s = suite_create("ptq");
@@ -169,6 +209,7 @@ Suite *ptq_suite(void)
     tcase_add_test(tc, bn_folding_leaves_outputs_unchanged);
     tcase_add_test(tc, hfp8_gradients_are_scaled_e5m2);
     tcase_add_test(tc, ptq_mmse_and_residual_lower_the_weight_error);
+    tcase_add_test(tc, qat_steps_start_at_lsq_or_mmse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -141,6 +141,9 @@ static const bad_case bad_cases[] = {
      "quant.first_last_bits"},
     {"{" BASE ", 'quant': {'method': 'qat', 'first_last_bits': 9}}", QD_ESPEC,
      "quant.first_last_bits"},
+    {"{" BASE ", 'quant': {'method': 'qat', 'step_init': 'max'}}", QD_ESPEC, "quant.step_init"},
+    {"{" BASE ", 'init': {'job': 'j1'}, 'quant': {'method': 'ptq', 'step_init': 'mmse'}}",
+     QD_ESPEC, "quant.step_init"},
     /* ptq */
     {"{" BASE ", 'quant': {'method': 'ptq'}}", QD_ESPEC, "init"},
     {"{" BASE ", 'quant': {'method': 'qat', 'ptq': {}}}", QD_ESPEC, "quant.ptq"},
@@ -320,6 +323,11 @@ START_TEST(test_quant_defaults)
     ck_assert_int_eq(q->activations.per_channel, 0);
     ck_assert_int_eq(q->activations.is_signed, -1);
     ck_assert_int_eq(q->first_last_bits, 0);
+    ck_assert_int_eq(q->step_init, QSTEP_AUTO);
+    ck_assert_int_eq(spec(&s, "{" BASE ", 'quant': {'method': 'adaqat', 'step_init': 'mmse'}}",
+                          &err), 0);
+    ck_assert_int_eq(s.train.quant.step_init, QSTEP_MMSE);
+    ck_assert_int_eq(spec(&s, "{" BASE "}", &err), 0);
     ck_assert_int_eq(q->adaqat.granularity, ADAQAT_NETWORK);
     ck_assert_double_eq_tol(q->adaqat.init_w_bits, 8, EPS);
     ck_assert_double_eq_tol(q->adaqat.init_a_bits, 8, EPS);

@@ -201,24 +201,6 @@ static void reference_results(const dt_daemon *d, json_t *ref[N_SPECS], unsigned
         snprintf(export_ref, sizeof export_ref, "%s", ids[EXPORT]);
 }
 
-/* The artifacts of job id as {name: [size, sha256]}, to compare across runs. */
-static json_t *artifact_digests(const dt_daemon *d, const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/jobs/%s/artifacts", id);
-    json_t *l = dt_get(d, path, NULL, 200), *a, *out = json_object();
-    size_t i;
-    json_array_foreach(json_object_get(l, "artifacts"), i, a)
-    {
-        ck_assert_msg(!json_object_get(out, dt_str(a, "name")), "job %s lists artifact %s twice",
-                      id, dt_str(a, "name"));
-        json_object_set_new(out, dt_str(a, "name"),
-                            json_pack("[Is]", (json_int_t)dt_num(a, "size"), dt_str(a, "sha256")));
-    }
-    json_decref(l);
-    return out;
-}
-
 /* ---- the database, read directly between runs ---- */
 
 typedef struct acked {
@@ -322,7 +304,7 @@ static tally assert_all_match(const dt_daemon *d, json_t *ref[N_SPECS])
             ck_assert_int_eq(dt_epochs(d, id),
                              (int)json_array_size(json_object_get(res, "history")));
         if (k == EXPORT) {
-            json_t *mine = artifact_digests(d, id), *want = artifact_digests(d, export_ref);
+            json_t *mine = dt_artifacts(d, id), *want = dt_artifacts(d, export_ref);
             ck_assert_msg(json_object_size(want) > 0 && json_equal(mine, want),
                           "export %s (%d crashes): artifacts %s, the uninterrupted run's %s", id,
                           (int)dt_num(j, "crashes"), json_dumps(mine, JSON_COMPACT),

@@ -406,6 +406,23 @@ int dt_epochs(const dt_daemon *d, const char *id)
     return n;
 }
 
+json_t *dt_artifacts(const dt_daemon *d, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/jobs/%s/artifacts", id);
+    json_t *l = dt_get(d, path, NULL, 200), *a, *out = json_object();
+    size_t i;
+    json_array_foreach(json_object_get(l, "artifacts"), i, a)
+    {
+        ck_assert_msg(!json_object_get(out, dt_str(a, "name")), "job %s lists artifact %s twice",
+                      id, dt_str(a, "name"));
+        json_object_set_new(out, dt_str(a, "name"),
+                            json_pack("[Is]", (json_int_t)dt_num(a, "size"), dt_str(a, "sha256")));
+    }
+    json_decref(l);
+    return out;
+}
+
 int dt_has_reason(const json_t *job, const char *reason)
 {
     json_t *t;

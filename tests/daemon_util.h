@@ -118,6 +118,9 @@ json_t *dt_wait(const dt_daemon *d, const char *id, const char *token, const cha
 json_t *dt_job(const dt_daemon *d, const char *id);
 /* How many epochs the job's metrics hold. */
 int dt_epochs(const dt_daemon *d, const char *id);
+/* The job's artifacts as {name: [size, sha256]}, to compare runs (each name once, or the
+ * test fails). */
+json_t *dt_artifacts(const dt_daemon *d, const char *id);
 /* Whether one of the job's transitions gives this reason. */
 int dt_has_reason(const json_t *job, const char *reason);
 const char *dt_str(const json_t *o, const char *key);

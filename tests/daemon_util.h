@@ -5,8 +5,9 @@
  * Every helper fails the current Check test on anything unexpected. Whatever more than one
  * suite needs is here, written once: the usual fixture (a daemon in a fresh state directory),
  * tokens, a job and its epochs, and event streams read on a thread.
- * Ownership: dt_resp_free frees a response; dt_tempdir returns a malloc'd path that
- * dt_rmdir removes and frees; dt_stream_free frees a stream's text.
+ * Ownership: dt_resp_free frees a response (body, headers, json); dt_tempdir returns a
+ * malloc'd path that dt_rmdir removes and frees; dt_stream_free frees a stream's text; the
+ * json_t that dt_get, dt_job, dt_wait and dt_artifacts return is the caller's to json_decref.
  */
 #ifndef QD_DAEMON_UTIL_H
 #define QD_DAEMON_UTIL_H
@@ -54,7 +55,7 @@ typedef struct dt_stream {
     int port;
     char *text;      /* what came so far; read it under mu, or after close or join */
     size_t len;
-    long status;
+    long status;     /* the answer's, set under mu when the transfer ends (0 until then) */
     int stop;
     pthread_mutex_t mu;
     pthread_t thread;

@@ -68,6 +68,11 @@ print(f"W4A4 LSQ train images/s: median quantd {med(oq):.1f}, pytorch {med(pq):.
 print(f"W4A4 step cost vs float step (quantd, median of rounds): {rs:.3f}x")
 print(f"training step: {flops/1e6:.1f} MFLOP/image -> {flops*med(of)/1e9:.1f} GFLOP/s; "
       f"OpenBLAS SGEMM peak {peak:.1f} GFLOP/s ({100*flops*med(of)/1e9/peak:.0f}%)")
+# what the issue's QAT target (1.5x the peer's W4A4 images/s) asks of this machine in FP32
+need = 1.5 * med(pq) * flops / 1e9
+print(f"1.5x the peer's W4A4 rate would be {1.5*med(pq):.0f} images/s = {need:.1f} GFLOP/s of FP32 "
+      f"training arithmetic, {100*need/peak:.0f}% of the SGEMM peak; the peer's own float step runs at "
+      f"{100*flops*med(pf)/1e9/peak:.0f}%")
 print(f"peak resident memory: quantd {rss('float.rss'):.0f} MB (float), {rss('w4a4.rss'):.0f} MB (W4A4); "
       f"pytorch {rss('peer0.rss'):.0f} MB (float), {rss('peer4.rss'):.0f} MB (W4A4)")
 PY

@@ -4,7 +4,9 @@
 #   2. a uniform search: int weights 2/3/4/6/8 x activations 2/4/8, first and last layers at 8;
 #   3. a sensitivity search over the same space, every layer free, budgets 250/350/500 kB total,
 #      with each layer option's loss increase measured (PTQ of that layer alone);
-#   4. the same with the diagonal-Fisher estimate of that loss increase ("measure": "fisher").
+#   4. the same with the diagonal-Fisher estimate of that loss increase ("measure": "fisher");
+#   5. "long": the Fisher search at one budget of 300 kB (under float / 12) whose candidate is
+#      fine-tuned longer (LONG_EPOCHS on all training images), for memory at equal accuracy.
 # Every candidate is fine-tuned from the float model for FT_EPOCHS epochs on the first FT_TRAIN
 # training images (SGD, lr 0.01, cosine) and tested on the whole test set. Prints both fronts
 # (memory, accuracy, bits per layer), the sensitivity search against the uniform front per
@@ -12,7 +14,7 @@
 # and the wall times. A search finished with the same spec is not run again (its result and wall
 # time are kept), and quantd run resumes an interrupted one.
 # Environment: FLOAT (the float cnn-s checkpoint; default: bench-accuracy's float run),
-# QUANTD (default bin/quantd), THREADS (2), FT_TRAIN (8192), FT_EPOCHS (1), OUT
+# QUANTD (default bin/quantd), THREADS (2), FT_TRAIN (8192), FT_EPOCHS (1), LONG_EPOCHS (3), OUT
 # (bench/out/search).
 set -eu
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ QUANTD=${QUANTD:-bin/quantd}
 THREADS=${THREADS:-2}
 FT_TRAIN=${FT_TRAIN:-8192}
 FT_EPOCHS=${FT_EPOCHS:-1}
+LONG_EPOCHS=${LONG_EPOCHS:-3}
 OUT=${OUT:-bench/out/search}
 STATE=$OUT/state
 mkdir -p "$OUT"
@@ -52,12 +55,18 @@ JSON
 cat > "$OUT/sensitivity.json" <<JSON
 {"kind": "search", "name": "cnn-s sensitivity", "method": "sensitivity", $COMMON,
  "base": {"checkpoint": "$BASE"}, $SPACE, "calibration_batches": 4,
- "budgets": {"total_bytes": [250000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
+ "budgets": {"total_bytes": [250000, 300000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
 JSON
 cat > "$OUT/fisher.json" <<JSON
 {"kind": "search", "name": "cnn-s sensitivity (fisher)", "method": "sensitivity", $COMMON,
  "base": {"checkpoint": "$BASE"}, $SPACE, "calibration_batches": 4, "measure": "fisher",
- "budgets": {"total_bytes": [250000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
+ "budgets": {"total_bytes": [250000, 300000, 350000, 500000]}, "finetune_epochs": $FT_EPOCHS}
+JSON
+LONG_COMMON=$(echo "$COMMON" | sed "s/\"train\": $FT_TRAIN, //")
+cat > "$OUT/long.json" <<JSON
+{"kind": "search", "name": "cnn-s sensitivity (fisher), long fine-tuning", "method": "sensitivity",
+ $LONG_COMMON, "base": {"checkpoint": "$BASE"}, $SPACE, "calibration_batches": 4, "measure": "fisher",
+ "budgets": {"total_bytes": [300000]}, "finetune_epochs": $LONG_EPOCHS}
 JSON
 
 run() { # $1 name: result in $OUT/$1.result.json, wall seconds in $OUT/$1.wall
@@ -73,10 +82,12 @@ run float
 run uniform
 run sensitivity
 run fisher
+run long
 
-python3 - "$OUT" "$FT_TRAIN" "$FT_EPOCHS" "$THREADS" <<'PY'
+python3 - "$OUT" "$FT_TRAIN" "$FT_EPOCHS" "$THREADS" "$LONG_EPOCHS" <<'PY'
 import json, sys
 out, ft_train, ft_epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+long_epochs = int(sys.argv[5])
 load = lambda n: json.load(open(f"{out}/{n}.result.json"))
 wall = lambda n: float(open(f"{out}/{n}.wall").read())
 fl, uni = load("float"), load("uniform")
@@ -120,6 +131,11 @@ for name, measure in sens_runs:
         print(f"{kb(b['value']):9.0f} {sa:>10} {sk:>8} {ua:>13} {uk:>10}  {verdict}")
     allc += [(f"sensitivity ({measure})", i, c) for i, c in enumerate(sen["candidates"])]
 
+lng = load("long")
+table(f"the Fisher search at 300 kB, fine-tuned {long_epochs} epochs on all training images", lng,
+      range(len(lng["candidates"])))
+allc += [("long fine-tuning", i, c) for i, c in enumerate(lng["candidates"])]
+
 near = [x for x in allc if x[2]["test_accuracy"] >= facc - 0.003]
 print()
 if near:
@@ -136,7 +152,7 @@ print(f"most accurate candidate: {n} {i} ({c['label']}) {100*c['test_accuracy']:
 cs = lambda r: sum(c["seconds"] for c in r["candidates"])
 print(f"\nwall time: uniform search {wall('uniform'):.0f} s ({len(uni['candidates'])} candidates, "
       f"{cs(uni):.0f} s of them in train runs)")
-for name, measure in sens_runs:
+for name, measure in sens_runs + [("long", "fisher, long fine-tuning")]:
     sen = load(name)
     sens = sen["sensitivity"]
     nopt = sum(len(l["options"]) for l in sens["layers"] if not l["fixed"])

@@ -370,6 +370,21 @@ static int runs_kind(const json_t *list, const char *kind)
     return 0;
 }
 
+/* Whether an export that no kill has caught yet (no crash) is queued or running. */
+static int export_uncaught(const dt_daemon *d)
+{
+    json_t *l = dt_get(d, "/api/v1/jobs?kind=export&limit=1000", NULL, 200), *r;
+    size_t i;
+    int found = 0;
+    json_array_foreach(json_object_get(l, "jobs"), i, r)
+    {
+        const char *st = dt_str(r, "state");
+        found |= (!strcmp(st, "queued") || !strcmp(st, "running")) && dt_num(r, "crashes") == 0;
+    }
+    json_decref(l);
+    return found;
+}
+
 static int env_int(const char *name, int def)
 {
     const char *v = getenv(name);
@@ -408,10 +423,12 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
                            .ids = ids, .n = &n, .mu = &mu};
             pthread_t th;
             ck_assert_int_eq(pthread_create(&th, NULL, submit_main, &s), 0);
-            /* the kill comes 0.1 to 2 s on; in a third of the rounds as soon as an export runs
-             * (exports take a fraction of a second: left to chance, few would be caught) */
+            /* the kill comes 0.1 to 2 s on, or as soon as an export runs in a third of the
+             * rounds and in every round with an export no kill has caught yet (exports take a
+             * fraction of a second: left to chance, few would be caught) */
             double until = dt_now() + 0.1 + (double)(rand_r(&seed) % 1900000) / 1e6;
             int hunt = rand_r(&seed) % 3 == 0;
+            hunt |= export_uncaught(&d);
             json_t *running = NULL, *r;
             do {
                 json_decref(running);

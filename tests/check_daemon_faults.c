@@ -468,8 +468,9 @@ START_TEST(kill_9_at_random_moments_loses_nothing)
         acked_kind[ids[i].spec == SEARCH ? 1 : ids[i].spec == EXPORT ? 2 : 0]++;
     printf("kill9: %d rounds (%d during start-up) in %.0f s, seed %u: %d jobs acknowledged "
            "(%d train, %d search, %d export), 0 lost, 0 succeeded twice, integrity ok after "
-           "every kill; the kills caught %d jobs running (%d train, %d search, %d export); %d "
-           "jobs resumed after %d crashes in all (%d exports); all %d jobs (%d searches, %d "
+           "every kill; %d jobs running at the kills (%d train, %d search, %d export; a job once "
+           "per kill that caught it); %d jobs resumed after %d crashes in all (%d exports); all "
+           "%d jobs (%d searches, %d "
            "exports) match their uninterrupted run (exports: artifacts byte for byte)\n",
            rounds, in_startup, rounds_s, seed, n, acked_kind[0], acked_kind[1], acked_kind[2],
            killed_running, killed_kind[0], killed_kind[1], killed_kind[2], t.resumed, t.crashes,

@@ -269,7 +269,7 @@ bench-load: all
 	QUANTD=$(BIN)/quantd sh bench/load.sh
 
 # ---- search: uniform and sensitivity searches on Fashion-MNIST cnn-s (bench/search.sh) ----
-# From bench-accuracy's float model (or FLOAT=path/model.qdc); long: about 45 minutes on 2 cores.
+# From bench-accuracy's float model (or FLOAT=path/model.qdc); long: about 70 minutes on 2 cores.
 .PHONY: bench-search
 bench-search: deps all
 	QUANTD=$(BIN)/quantd sh bench/search.sh

@@ -14,13 +14,13 @@
 # and the wall times. A search finished with the same spec is not run again (its result and wall
 # time are kept), and quantd run resumes an interrupted one.
 # Environment: FLOAT (the float cnn-s checkpoint; default: bench-accuracy's float run),
-# QUANTD (default bin/quantd), THREADS (2), FT_TRAIN (8192), FT_EPOCHS (1), LONG_EPOCHS (3), OUT
+# QUANTD (default bin/quantd), THREADS (2), FT_TRAIN (20480), FT_EPOCHS (1), LONG_EPOCHS (3), OUT
 # (bench/out/search).
 set -eu
 cd "$(dirname "$0")/.."
 QUANTD=${QUANTD:-bin/quantd}
 THREADS=${THREADS:-2}
-FT_TRAIN=${FT_TRAIN:-8192}
+FT_TRAIN=${FT_TRAIN:-20480}
 FT_EPOCHS=${FT_EPOCHS:-1}
 LONG_EPOCHS=${LONG_EPOCHS:-3}
 OUT=${OUT:-bench/out/search}

@@ -36,7 +36,7 @@ W4A8='"weights": {"format": "int", "bits": 4, "per_channel": true}, "activations
 derived ptq-mmse-res "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"mmse\", \"residual\": true, \"residual_threshold\": 0.01}}" 0 "$SGD"
 derived ptq-mmse "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"mmse\", \"residual\": false}}" 0 "$SGD"
 derived ptq-maxabs "{\"method\": \"ptq\", $W4A8, \"ptq\": {\"clipping\": \"maxabs\", \"residual\": false}}" 0 "$SGD"
-derived adaqat-ft '{"method": "adaqat", "weights": {"format": "int", "bits": 8}, "activations": {"format": "int", "bits": 8}, "first_last_bits": 8, "adaqat": {"granularity": "network", "lambda": 3, "eta": 0.5, "interval": 10, "cost": "bitops", "min_bits": 2, "max_bits": 8}}' 3 "$SGD"
+derived adaqat-ft '{"method": "adaqat", "step_init": "lsq", "weights": {"format": "int", "bits": 8}, "activations": {"format": "int", "bits": 8}, "first_last_bits": 8, "adaqat": {"granularity": "network", "lambda": 3, "eta": 0.5, "interval": 10, "cost": "bitops", "min_bits": 2, "max_bits": 8}}' 3 "$SGD"
 for s in w4a4 w2a2 w6a6 e3m2 hfp8 adaqat; do
     want "$s" && run "bench/specs/cnn-s-$s.json" "$s"
 done

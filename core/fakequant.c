@@ -43,13 +43,17 @@ float fq_init_step(const float *x, long n, const quant_fmt *f)
     return s > STEP_MIN ? s : 1.0f;
 }
 
+float fq_mmse_step(const float *x, long n, const quant_fmt *f)
+{
+    if (f->format == QFMT_INT)
+        return mmse_int_scale(x, n, int_levels_make(f->bits, f->is_signed), NULL);
+    return mmse_minifloat_scale(x, n, mf_of(f), NULL);
+}
+
 /* The first step of a learned quantizer: fq_init_step, or the MMSE scale when asked. */
 static float first_step(const float *x, long n, const quant_fmt *f, int mmse)
 {
-    if (!mmse)
-        return fq_init_step(x, n, f);
-    float s = f->format == QFMT_INT ? mmse_int_scale(x, n, int_levels_make(f->bits, f->is_signed), NULL)
-                                    : mmse_minifloat_scale(x, n, mf_of(f), NULL);
+    float s = mmse ? fq_mmse_step(x, n, f) : 0.0f;
     return s > STEP_MIN ? s : fq_init_step(x, n, f);
 }
 

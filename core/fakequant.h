@@ -28,8 +28,11 @@ void fq_grad_e5m2(float *g, size_t len);
 /* Fake-quantize n values with one step under fmt (int or minifloat); r for stochastic rounding.
  * Used by the model and by post-training quantization. */
 void fq_apply(float *out, const float *x, long n, float step, const quant_fmt *fmt, rng *r);
-/* The initial step for values x under fmt. */
+/* The initial step for values x under fmt: LSQ's rule for integers, max-abs for minifloats. */
 float fq_init_step(const float *x, long n, const quant_fmt *fmt);
+/* The step minimising the quantization MSE of x under fmt (PTQ's choice, and QAT's start from a
+ * trained model). */
+float fq_mmse_step(const float *x, long n, const quant_fmt *fmt);
 /* Largest quantized magnitude in units of the step (qp for integers, max for minifloats). */
 float fq_max_units(const quant_fmt *fmt);
 

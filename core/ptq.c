@@ -57,14 +57,11 @@ static double sq_diff(const float *a, const float *b, long n)
 /* The scale for n values under fmt: MMSE, or max-abs when asked. */
 static float choose_scale(const float *x, long n, const quant_fmt *f, int maxabs)
 {
-    if (f->format == QFMT_INT) {
-        int_levels l = int_levels_make(f->bits, f->is_signed);
-        return maxabs ? maxabs_int_scale(x, n, l) : mmse_int_scale(x, n, l, NULL);
-    }
-    minifloat_fmt mf = f->mf;
-    if (f->format == QFMT_HFP8)
-        minifloat_preset(&mf, "e4m3");
-    return maxabs ? fq_init_step(x, n, f) : mmse_minifloat_scale(x, n, mf, NULL);
+    if (!maxabs)
+        return fq_mmse_step(x, n, f);
+    if (f->format == QFMT_INT)
+        return maxabs_int_scale(x, n, int_levels_make(f->bits, f->is_signed));
+    return fq_init_step(x, n, f);
 }
 
 /* Quantize one layer's weights per channel into q (and a residual when needed). */

@@ -36,15 +36,8 @@ static char done_alpha[32], done_beta[32], running_alpha[32], queued_alpha[32];
 
 static void start(void)
 {
-    char *dir = dt_tempdir();
-    dt_make_tokens(dir, &T);
     const char *one[] = {"--workers", "1", NULL};
-    dt_start(&D, dir, one);
-    free(dir);
-    dt_submit(&D, DT_SMALL_JOB, T.alpha, done_alpha);
-    dt_submit(&D, DT_SMALL_JOB, T.beta, done_beta);
-    json_decref(dt_wait(&D, done_alpha, T.alpha, "succeeded", 60));
-    json_decref(dt_wait(&D, done_beta, T.beta, "succeeded", 60));
+    dt_start_two_teams(&D, &T, one, done_alpha, done_beta);
     dt_submit(&D, LONG_ALPHA, T.alpha, running_alpha);
     dt_submit(&D, DT_SMALL_JOB, T.alpha, queued_alpha);
     json_decref(dt_wait(&D, running_alpha, T.alpha, "running", 60));

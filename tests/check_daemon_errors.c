@@ -24,14 +24,7 @@ static char job_alpha[32], job_beta[32];
 
 static void start_with_tokens(void)
 {
-    char *dir = dt_tempdir();
-    dt_make_tokens(dir, &T);
-    dt_start(&D, dir, NULL);
-    free(dir);
-    dt_submit(&D, DT_SMALL_JOB, T.alpha, job_alpha);
-    dt_submit(&D, DT_SMALL_JOB, T.beta, job_beta);
-    json_decref(dt_wait(&D, job_alpha, T.alpha, "succeeded", 60));
-    json_decref(dt_wait(&D, job_beta, T.beta, "succeeded", 60));
+    dt_start_two_teams(&D, &T, NULL, job_alpha, job_beta);
 }
 
 static void stop(void) { dt_finish(&D); }

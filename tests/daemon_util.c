@@ -223,6 +223,19 @@ void dt_make_tokens(const char *state, dt_tokens *t)
     dt_token_revoke(state, t->revoked);
 }
 
+void dt_start_two_teams(dt_daemon *d, dt_tokens *t, const char *const *extra,
+                        char job_alpha[32], char job_beta[32])
+{
+    char *dir = dt_tempdir();
+    dt_make_tokens(dir, t);
+    dt_start(d, dir, extra);
+    free(dir);
+    dt_submit(d, DT_SMALL_JOB, t->alpha, job_alpha);
+    dt_submit(d, DT_SMALL_JOB, t->beta, job_beta);
+    json_decref(dt_wait(d, job_alpha, t->alpha, "succeeded", 60));
+    json_decref(dt_wait(d, job_beta, t->beta, "succeeded", 60));
+}
+
 /* ---- HTTP ---- */
 
 /* Appends n bytes to a growing, NUL-terminated buffer; returns n (0: out of memory). */

@@ -98,6 +98,11 @@ typedef struct dt_tokens {
     char alpha[64], beta[64], admin[64], revoked[64];
 } dt_tokens;
 void dt_make_tokens(const char *state, dt_tokens *t);
+/* The access suites' start: dt_start (with extra) in a new temporary state directory holding
+ * dt_make_tokens' tokens, then one DT_SMALL_JOB per team, alpha's into job_alpha and beta's into
+ * job_beta, both waited to success. */
+void dt_start_two_teams(dt_daemon *d, dt_tokens *t, const char *const *extra,
+                        char job_alpha[32], char job_beta[32]);
 
 /* headers: NULL-terminated "Name: value" strings, or NULL. body may be NULL (no body). */
 dt_resp dt_request(const dt_daemon *d, const char *method, const char *path,
